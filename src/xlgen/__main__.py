@@ -1,0 +1,3 @@
+from xlgen.cli import main
+
+raise SystemExit(main())

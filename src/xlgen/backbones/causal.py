@@ -1,0 +1,127 @@
+"""Decoder-only causal LMs (Gemma, Qwen, Llama, BLOOM): a prompt that names the target language, loss on target only."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from xlgen import languages
+from xlgen.backbones.base import Backbone, Encoded, register_family
+from xlgen.errors import XlgenError
+from xlgen.tasks.base import Example, Task
+
+
+def causal_body(model):
+    """The transformer stack under the LM head (works through PEFT wrappers, whose `get_decoder` forwards)."""
+    inner = model
+    while hasattr(inner, "get_base_model") and inner is not inner.get_base_model():
+        inner = inner.get_base_model()
+    if hasattr(inner, "get_decoder"):
+        dec = inner.get_decoder()
+        if dec is not None and dec is not inner:
+            return dec
+    return getattr(inner, inner.base_model_prefix)
+
+
+@register_family("causal")
+class CausalBackbone(Backbone):
+    is_encoder_decoder = False
+
+    def __init__(self, model, tokenizer, cfg, name):
+        super().__init__(model, tokenizer, cfg, name)
+        if "{input}" not in cfg.prompt_template:
+            raise XlgenError(f"model.prompt_template: must contain {{input}} (got {cfg.prompt_template!r})")
+        if self.eos_id is None:
+            raise XlgenError(f"model {name}: its tokenizer has no end-of-sequence token, so generation could not stop")
+
+    def default_max_length(self) -> int:
+        # Long-context models (Gemma 3: 32k) would accept more, but task inputs beyond 1024 tokens are rare in these
+        # tasks and the memory of a training batch grows with the longest example.
+        limit = getattr(self.model.config, "max_position_embeddings", None) or 1024
+        return int(min(limit, 1024))
+
+    def check_language(self, lang: str) -> None:
+        languages.language_name(lang)
+
+    @lru_cache(maxsize=None)
+    def _bos(self) -> tuple[int, ...]:
+        plain = self.tokenizer("a", add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer("a")["input_ids"]
+        return tuple(ids[: len(ids) - len(plain)]) if ids[-len(plain):] == plain else ()
+
+    def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True) -> list[Encoded]:
+        tok = self.tokenizer
+        head, tail = self.cfg.prompt_template.split("{input}", 1)
+        bos = list(self._bos())
+        bodies = tok([head + ex.input for ex in examples], add_special_tokens=False)["input_ids"]
+        tails = tok(
+            [ex.suffix + tail.format(instruction=task.instruction, language=languages.language_name(target_lang or ex.lang)) for ex in examples],
+            add_special_tokens=False,
+        )["input_ids"]
+        targets = tok([" " + ex.target.strip() for ex in examples], add_special_tokens=False)["input_ids"] if with_target else [[]] * len(examples)
+        out = []
+        for body, tl, target in zip(bodies, tails, targets):
+            room = max(self.max_input_length - len(bos) - len(tl), 0)
+            prompt = bos + body[:room] + tl
+            labels = (target[: self.max_target_length - 1] + [self.eos_id]) if with_target else []
+            out.append(Encoded(prompt, labels))
+        return out
+
+    def batch_cost(self, costs: list[tuple[int, int]]) -> int:
+        return len(costs) * max(c[0] + c[1] for c in costs)
+
+    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
+        n = len(items)
+        if items[0].labels:
+            # Training: prompt + target, right-padded; labels only on the target.
+            length = max(len(it.input_ids) + len(it.labels) for it in items)
+            input_ids = torch.full((n, length), self.pad_id, dtype=torch.long)
+            labels = torch.full((n, length), -100, dtype=torch.long)
+            attention = torch.zeros((n, length), dtype=torch.long)
+            for i, it in enumerate(items):
+                seq = it.input_ids + it.labels
+                input_ids[i, : len(seq)] = torch.tensor(seq)
+                labels[i, len(it.input_ids) : len(seq)] = torch.tensor(it.labels)
+                attention[i, : len(seq)] = 1
+            batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        else:
+            # Generation: left-padded prompts so every row continues from the same position.
+            length = max(len(it.input_ids) for it in items)
+            input_ids = torch.full((n, length), self.pad_id, dtype=torch.long)
+            attention = torch.zeros((n, length), dtype=torch.long)
+            for i, it in enumerate(items):
+                input_ids[i, length - len(it.input_ids) :] = torch.tensor(it.input_ids)
+                attention[i, length - len(it.input_ids) :] = 1
+            batch = {"input_ids": input_ids, "attention_mask": attention}
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        # The output projection is computed only where a label is predicted. In a QA prompt most positions (the
+        # paragraph) carry no label, and with a 262k vocabulary the projection and its softmax cost more than the
+        # rest of a small model: computing them everywhere and masking afterwards wastes most of the step.
+        # (transformers' `logits_to_keep` selects the same positions in every row, not per-row label positions.)
+        hidden = causal_body(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        mask = targets != -100
+        h = hidden[:, :-1][mask]
+        logits = model.get_output_embeddings()(h)
+        softcap = getattr(model.config, "final_logit_softcapping", None)
+        if softcap:
+            logits = torch.tanh(logits / softcap) * softcap
+        loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
+        return loss, int(mask.sum())
+
+    @torch.no_grad()
+    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
+        out = model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_id,
+        )
+        return out[:, batch["input_ids"].shape[1] :].tolist()

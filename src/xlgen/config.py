@@ -1,0 +1,318 @@
+"""Typed run configuration: nested dataclasses, built from YAML, overridden by `key=value`, saved with every run.
+
+The loader is written here rather than taken from OmegaConf/Hydra because we want one-line errors that name the
+YAML file and the dotted field (`train.lr: expected a number, got 'fast'`) and no interpolation language on top of YAML.
+Defaults are the paper's settings (Chirkova & Nikoulina, appendix A): Adam, inverse-square-root schedule with 4k warmup
+steps, 20k steps, 4000-token batches, evaluation every 2k steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xlgen.errors import XlgenError
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    # A Hugging Face hub name, a local directory, or "embedded" (the Gemma-3-270M built by `xlgen models prepare`).
+    name: str = "embedded"
+    # Backbone family; "auto" reads it from the model config (see xlgen.backbones).
+    family: str = "auto"
+    # Inputs are cropped to this many tokens; None = the family's maximum (512 mT5/NLLB/M2M100/Marian, 1024 mBART).
+    max_input_length: int | None = None
+    max_target_length: int | None = None
+    # Decoder-only prompt; {input} is the task input, {instruction} the task's word ("Answer"), {language} a name.
+    prompt_template: str = "{input}\n{instruction} in {language}:"
+    # Load weights from this run directory or checkpoint instead (e.g. an intermediate-tuning run).
+    init_from: str | None = None
+
+
+@dataclass(kw_only=True)
+class DatasetSpec:
+    # A local file (SQuAD JSON for qa, JSONL otherwise); may contain {lang} and ${ENV} (e.g. ${XLGEN_DATA}).
+    path: str | None = None
+    # Or a Hugging Face dataset name (and config / split); {lang} is filled in for per-language sets.
+    hf: str | None = None
+    hf_config: str | None = None
+    split: str = "train"
+    # Language of the records; for dev/test sets the list of languages the {lang} pattern expands to.
+    lang: str | None = None
+    languages: list[str] = field(default_factory=list)
+    # Keep the first N examples after filtering (None: all). Applied per language.
+    max_examples: int | None = None
+    # What {name} stands for per language in `path`/`hf`/`hf_config` (default: the lower-case English name, e.g.
+    # "french"), for datasets that name languages in words: XL-Sum's configs are `french`, `chinese_simplified`.
+    lang_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class TaskConfig:
+    name: str = "qa"  # qa | summarization | jsonl (see xlgen.tasks)
+    # Field names for JSONL tasks (summarization defaults: XL-Sum's "text" and "summary").
+    id_field: str = "id"
+    input_field: str | None = None
+    target_field: str | None = None
+    # Metric for the generic jsonl task: rouge | squad.
+    metric: str | None = None
+    # The paper's XQuAD filter on evaluation sets: keep questions whose gold answer has no digits and is identified as
+    # the target language.
+    xquad_filter: bool = False
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    train: list[DatasetSpec] = field(default_factory=list)
+    dev: DatasetSpec | None = None
+    test: DatasetSpec | None = None
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    lr: float = 1e-4
+    steps: int = 20_000
+    warmup_steps: int = 4_000
+    # Tokens per micro-batch (padded source + target tokens), batches built by a token budget with length grouping.
+    max_tokens: int = 4_000
+    grad_accum: int = 1
+    optimizer: str = "adam"  # adam | adamw
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = None
+    # auto: bf16 autocast on GPU, fp32 on CPU.
+    precision: str = "auto"  # auto | fp32 | bf16
+    eval_every: int = 2_000
+    save_every: int = 2_000
+    keep_checkpoints: int = 1
+    log_every: int = 50
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(kw_only=True)
+class GenerateConfig:
+    # None: the task's default (32 tokens for QA, 128 for summarization).
+    max_new_tokens: int | None = None
+    num_beams: int = 1
+    # Input tokens per generation batch (inputs sorted by length, so padding stays small).
+    max_tokens: int = 8_000
+    max_batch_size: int = 64
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    output_dir: str = "runs/run"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Building dataclasses from plain data
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except XlgenError as e:
+                errors.append(str(e))
+        raise XlgenError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise XlgenError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise XlgenError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if origin in (list, tuple):
+        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
+            if origin is list and isinstance(value, (str, dict)):
+                value = [value]  # a single item where a list is expected
+            else:
+                raise XlgenError(f"{where}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if origin is tuple:
+            if len(value) != len(args):
+                raise XlgenError(f"{where}: expected {len(args)} values, got {len(value)}")
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise XlgenError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise XlgenError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                f = float(value.replace("_", ""))
+                if f.is_integer():
+                    return int(f)
+            except ValueError:
+                pass
+        raise XlgenError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, bool):
+            raise XlgenError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise XlgenError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise XlgenError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: dict, where: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, checking every field's type; unknown keys are errors (typos matter)."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise XlgenError(f"{prefix}{unknown[0]}: unknown config field (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=value` overrides (values parsed as YAML: `train.lr=1e-5`, `data.dev.languages=[th,vi]`)."""
+    for item in overrides:
+        if "=" not in item:
+            raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            if node.get(p) is None:
+                node[p] = {}
+            if not isinstance(node[p], dict):
+                raise XlgenError(f"override {item!r}: {p} is not a section")
+            node = node[p]
+        # YAML reads "1e-5" as a string (it wants "1.0e-5"); numbers are coerced per field type by from_dict.
+        node[parts[-1]] = _parse_scalar(raw)
+    return data
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise XlgenError(f"{path}: no such config file") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise XlgenError(f"{path}{line}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise XlgenError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] = (), cls: type = RunConfig) -> Any:
+    data = load_yaml(path) if path else {}
+    data = apply_overrides(data, list(overrides))
+    try:
+        return from_dict(cls, data)
+    except XlgenError as e:
+        raise XlgenError(f"{path or 'config'}: {e}") from None
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    from xlgen.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True))
+
+
+def data_dir() -> Path:
+    """Where the shared datasets live: $XLGEN_DATA, else ../shared/data beside the working directory or the repo."""
+    env = os.environ.get("XLGEN_DATA")
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        cand = base.parent / "shared" / "data"
+        if cand.is_dir():
+            return cand
+    return Path.cwd().parent / "shared" / "data"
+
+
+def fill_language(text: str, lang: str, names: dict[str, str] | None = None) -> str:
+    """Fill {lang} (the code) and {name} (a name the dataset uses for the language) in a dataset path or name."""
+    if "{name}" in text:
+        from xlgen.languages import language_name
+
+        text = text.replace("{name}", (names or {}).get(lang) or language_name(lang).lower())
+    return text.replace("{lang}", lang)
+
+
+def expand_path(path: str, lang: str | None = None, names: dict[str, str] | None = None) -> str:
+    """Fill {lang}, {name} and ${ENV} in a dataset path; ${XLGEN_DATA} defaults to the shared data directory."""
+    env = dict(os.environ)
+    env.setdefault("XLGEN_DATA", str(data_dir()))
+    out = path
+    for k, v in env.items():
+        out = out.replace("${" + k + "}", v)
+    if lang is not None:
+        out = fill_language(out, lang, names)
+    return os.path.expanduser(out)

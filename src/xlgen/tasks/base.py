@@ -1,0 +1,107 @@
+"""What every task hands to the rest of xlgen: examples, a loader per dataset source, and a scorer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from xlgen.config import DatasetSpec, TaskConfig, expand_path, fill_language
+from xlgen.errors import XlgenError
+
+
+@dataclass
+class Example:
+    id: str
+    lang: str
+    # The croppable body of the input (QA: the paragraph). Cropping to the model's maximum removes tokens from its end.
+    input: str
+    # Kept whole after the body (QA: the question, which the paper appends at the end of the paragraph).
+    suffix: str = ""
+    # The training target (QA: the first gold answer).
+    target: str = ""
+    # Every gold output, for scoring (QA: all gold answers).
+    references: list[str] = field(default_factory=list)
+
+
+class Task:
+    """A task: how to read its records, what the model is asked for, and how outputs are scored."""
+
+    name: str = ""
+    # The word decoder-only prompts end with ("Answer in German:").
+    instruction: str = "Output"
+    default_max_new_tokens: int = 64
+    # The metric the study selects on and reports first.
+    primary_metric: str = ""
+
+    def __init__(self, cfg: TaskConfig):
+        self.cfg = cfg
+
+    # -- loading --------------------------------------------------------------------------------------------------
+    def load_file(self, path: Path, lang: str) -> list[Example]:
+        raise NotImplementedError
+
+    def load_hf(self, records, source: str, lang: str) -> list[Example]:
+        raise NotImplementedError
+
+    def load(self, spec: DatasetSpec, lang: str, *, evaluation: bool = False) -> list[Example]:
+        """Load one language of a dataset spec; an empty result is an error naming the source."""
+        if spec.path:
+            path = Path(expand_path(spec.path, lang, spec.lang_names))
+            if not path.exists():
+                raise XlgenError(f"{path}: no such data file (language '{lang}', from path {spec.path!r})")
+            examples = self.load_file(path, lang)
+            source = str(path)
+        elif spec.hf:
+            records, source = _load_hf_records(spec, lang)
+            examples = self.load_hf(records, source, lang)
+        else:
+            raise XlgenError("dataset spec needs `path` (a local file) or `hf` (a Hugging Face dataset name)")
+        if evaluation:
+            examples = self.filter_for_evaluation(examples, lang)
+        if spec.max_examples is not None:
+            examples = examples[: spec.max_examples]
+        if not examples:
+            raise XlgenError(f"{source}: no examples (language '{lang}'{', after filtering' if evaluation else ''})")
+        return examples
+
+    def filter_for_evaluation(self, examples: list[Example], lang: str) -> list[Example]:
+        return examples
+
+    # -- scoring --------------------------------------------------------------------------------------------------
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def _load_hf_records(spec: DatasetSpec, lang: str):
+    """The real path for online users: `datasets.load_dataset(name, config, split)`; not exercised offline."""
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover
+        raise XlgenError("loading Hugging Face datasets needs the `datasets` package") from None
+    name = fill_language(spec.hf, lang, spec.lang_names)
+    config = fill_language(spec.hf_config, lang, spec.lang_names) if spec.hf_config else None
+    source = f"hf:{name}" + (f"/{config}" if config else "") + f"[{spec.split}]"
+    try:
+        ds = datasets.load_dataset(name, config, split=spec.split)
+    except Exception as e:  # network, unknown name, unknown split: all user-fixable
+        raise XlgenError(f"{source}: could not load ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    return ds, source
+
+
+TASKS: dict[str, type[Task]] = {}
+
+
+def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
+    def deco(cls: type[Task]) -> type[Task]:
+        cls.name = name
+        TASKS[name] = cls
+        return cls
+
+    return deco
+
+
+def get_task(cfg: TaskConfig) -> Task:
+    if cfg.name not in TASKS:
+        raise XlgenError(f"task.name: unknown task {cfg.name!r} (known: {', '.join(sorted(TASKS))})")
+    return TASKS[cfg.name](cfg)

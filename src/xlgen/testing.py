@@ -1,0 +1,471 @@
+"""Tiny random-init models of every backbone family xlgen supports, for tests.
+
+Tests must exercise the real tokenizer classes (language-code layout, special ids, decoder start tokens) without the
+Hugging Face hub, so every family is rebuilt locally: one SentencePiece model is trained on a few thousand FLORES-200
+sentences (13 languages) and converted into each family's tokenizer the way `from_pretrained` converts a hub
+checkpoint, then a 2-layer model with that family's real config class is initialised at random and saved as a normal
+Hugging Face directory (config.json, generation_config.json, model.safetensors, tokenizer files).
+
+    path = tiny_model("nllb")            # built once per cache dir, then reused (also across processes)
+    tok = AutoTokenizer.from_pretrained(path); model = AutoModelForSeq2SeqLM.from_pretrained(path)
+
+What transformers 5 does with each tokenizer class (checked against 5.23):
+
+- T5Tokenizer, MBart50Tokenizer, NllbTokenizer, LlamaTokenizer are single `TokenizersBackend` classes (the *Fast names
+  are aliases). Their `__init__` takes vocab/merges lists, not a `.model` path; `Cls.from_pretrained(dir)` on a
+  directory holding only the SentencePiece file (`spiece.model`, `sentencepiece.bpe.model`, `tokenizer.model`)
+  extracts the pieces with `SentencePieceExtractor` and reorders them with the converter's `convert_from_spm` (mBART-50
+  and NLLB: fairseq layout <s>=0 <pad>=1 </s>=2 <unk>=3; T5 appends `<extra_id_99>`..`<extra_id_0>`).
+  `save_pretrained` then writes tokenizer.json, which `AutoTokenizer` loads without sentencepiece.
+- T5 expects a SentencePiece model with <pad>=0 </s>=1 <unk>=2 and no <s>; we relabel the first three pieces of the
+  shared model rather than training a second one.
+- NllbTokenizer: the extractor always passes `additional_special_tokens=[]`, which suppresses the default 202
+  language codes, so they must be passed as `extra_special_tokens`. Non-legacy layout: `[src_code] X </s>`, labels
+  `[tgt_code] X </s>`. `<mask>` lands before the codes (id 4001 here), unlike the hub checkpoint, where it is last.
+- MBart50Tokenizer: `[src_code] X </s>`; `tok(text_target=...)` uses `tok.tgt_lang` (falls back to src_lang when
+  unset). It does not set `bos_token` by itself, so we pass `<s>` like the hub tokenizer_config does.
+- M2M100Tokenizer and MarianTokenizer are still Python (`PreTrainedTokenizer`) classes over sentencepiece, built
+  from vocab.json + .model files. M2M100's constructor fails to register its `__xx__` codes as special tokens (a
+  chained `not in` comparison is always false), so `len(tok)` would omit them and `decode(skip_special_tokens=True)`
+  would keep them; we pass them as `additional_special_tokens`, which `save_pretrained` records. Layout `__src__ X </s>`.
+- MarianTokenizer: `>>fra<<` codes are ordinary vocab entries, recognised only at the start of the text and not
+  special (decode keeps them, as with opus-mt). Warns "Recommended: pip install sacremoses" when sacremoses is absent.
+- ByT5Tokenizer needs no files: 3 specials + 256 bytes + 125 sentinels = 384 ids.
+- Decoder start ids: T5 family = pad (0); mBART-50, NLLB, M2M100 = eos (2) followed by the forced target code
+  (`generate(..., forced_bos_token_id=code_id)`); Marian = pad (last id). Llama adds <s> only, no </s>.
+- T5Config/MT5Config in 5.x force `tie_word_embeddings=True`; a checkpoint whose lm_head differs from the shared
+  embedding is loaded untied (with a warning), which is how the mT5/ByT5 models here stay untied like the real ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import XlgenError
+
+FAMILIES = ("t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal")
+CAUSAL_FAMILIES = ("causal",)
+
+# Bump when the files built here change, so stale caches are not reused.
+CACHE_VERSION = "1"
+
+# Small enough to train in well under a second; CJK characters alone need ~2,900 pieces at 99.95% coverage, hence
+# 4,000 pieces rather than ~2,000.
+SPM_SENTENCES_PER_LANGUAGE = 300
+SPM_VOCAB_SIZE = 4000
+FLORES_LANGUAGES = ("en", "fr", "es", "de", "ru", "zh", "ar", "ko", "ja", "hi", "th", "vi", "ro")
+# opus-mt-en-mul style target codes; Thai and English deliberately absent so tests can ask for a missing language.
+MARIAN_TARGET_CODES = ("fra", "deu", "spa", "rus", "zho", "cmn_Hant", "ara", "ron", "vie", "jpn", "kor", "hin")
+
+_DIMS = {"d_model": 32, "layers": 2, "heads": 4, "ffn": 64}
+
+
+def data_dir() -> Path:
+    """The shared data directory: $XLGEN_DATA, else `<repo>/../shared/data`, where the project keeps its datasets."""
+    env = os.environ.get("XLGEN_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    """Where `tiny_model` keeps built models; keyed by versions so a changed builder never reuses old files."""
+    env = os.environ.get("XLGEN_TINY_CACHE")
+    if env:
+        return Path(env)
+    import transformers
+
+    return Path(tempfile.gettempdir()) / f"xlgen-tiny-models-v{CACHE_VERSION}-tf{transformers.__version__}"
+
+
+def tiny_model(family: str) -> Path:
+    """Path of the cached tiny model of `family`, building it on first use.
+
+    Parallel test processes build into private temporary directories and publish with an atomic rename; a process
+    that loses the race discards its copy and uses the winner's.
+    """
+    _check_family(family)
+    root = cache_dir()
+    final = root / family
+    if (final / "config.json").is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
+    try:
+        build_tiny_model(family, tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def build_tiny_model(family: str, out_dir: str | Path, *, seed: int = 0) -> Path:
+    """Write a tiny random-init model of `family` with its real tokenizer class into `out_dir`; return the path."""
+    import torch
+
+    _check_family(family)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="xlgen-tok-") as scratch:
+        tokenizer = _TOKENIZER_BUILDERS[family](Path(scratch))
+        tokenizer.save_pretrained(str(out))
+    torch.manual_seed(seed)
+    model = _MODEL_BUILDERS[family](tokenizer)
+    model.generation_config = _generation_config(model.config)
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
+
+
+def _check_family(family: str) -> None:
+    if family not in FAMILIES:
+        raise XlgenError(f"unknown tiny model family {family!r}; choose one of {', '.join(FAMILIES)}")
+
+
+# --- SentencePiece ---------------------------------------------------------------------------------------------------
+
+
+def _training_sentences() -> list[str]:
+    path = data_dir() / "flores200_via_sib200" / "flores200_sib_parallel_13lang.tsv"
+    if not path.is_file():
+        raise XlgenError(
+            f"tiny test models need the FLORES-200 sample {path}; set XLGEN_DATA to the shared data directory"
+        )
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = rows[:SPM_SENTENCES_PER_LANGUAGE]
+    return [row[lang] for row in rows for lang in FLORES_LANGUAGES if row.get(lang)]
+
+
+@lru_cache(maxsize=1)
+def _base_spm() -> bytes:
+    """The one shared SentencePiece model (BPE, <unk>=0 <s>=1 </s>=2), trained once and kept in the cache dir.
+
+    BPE because NLLB and Llama tokenizers are BPE; the Unigram classes (T5, mBART-50) read BPE scores fine.
+    Persisted so every process (and every family) sees byte-identical pieces.
+    """
+    import io
+
+    import sentencepiece as spm
+
+    cached = cache_dir() / "shared-spm.model"
+    if cached.is_file():
+        return cached.read_bytes()
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_training_sentences()),
+        model_writer=buf,
+        vocab_size=SPM_VOCAB_SIZE,
+        model_type="bpe",
+        character_coverage=0.9995,
+        byte_fallback=True,
+        num_threads=2,
+        minloglevel=2,
+    )
+    data = buf.getvalue()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, cached)
+    return data
+
+
+def _t5_spm() -> bytes:
+    """The shared model relabelled to T5's layout (<pad>=0 </s>=1 <unk>=2, no <s>)."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    proto = pb.ModelProto()
+    proto.ParseFromString(_base_spm())
+    kind = pb.ModelProto.SentencePiece.Type
+    for i, (piece, type_) in enumerate([("<pad>", kind.CONTROL), ("</s>", kind.CONTROL), ("<unk>", kind.UNKNOWN)]):
+        proto.pieces[i].piece = piece
+        proto.pieces[i].type = type_
+    spec = proto.trainer_spec
+    spec.pad_id, spec.eos_id, spec.unk_id, spec.bos_id = 0, 1, 2, -1
+    spec.pad_piece, spec.eos_piece, spec.unk_piece = "<pad>", "</s>", "<unk>"
+    return proto.SerializeToString()
+
+
+def _spm_pieces() -> list[str]:
+    """Pieces of the shared model after its three specials, for the vocab.json of the Python tokenizers."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=_base_spm())
+    return [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())]
+
+
+def _write(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+# --- tokenizers ------------------------------------------------------------------------------------------------------
+
+
+def _t5_tokenizer(scratch: Path):
+    from transformers import T5Tokenizer
+
+    _write(scratch / "spiece.model", _t5_spm())
+    return T5Tokenizer.from_pretrained(str(scratch), extra_ids=100, model_max_length=512)
+
+
+def _byt5_tokenizer(scratch: Path):
+    from transformers import ByT5Tokenizer
+
+    return ByT5Tokenizer(model_max_length=1024)
+
+
+def _mbart50_tokenizer(scratch: Path):
+    from transformers import MBart50Tokenizer
+
+    _write(scratch / "sentencepiece.bpe.model", _base_spm())
+    return MBart50Tokenizer.from_pretrained(str(scratch), bos_token="<s>", src_lang="en_XX", model_max_length=1024)
+
+
+def _nllb_tokenizer(scratch: Path):
+    from transformers import NllbTokenizer
+    from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
+
+    _write(scratch / "sentencepiece.bpe.model", _base_spm())
+    return NllbTokenizer.from_pretrained(
+        str(scratch), extra_special_tokens=list(FAIRSEQ_LANGUAGE_CODES), src_lang="eng_Latn", model_max_length=1024
+    )
+
+
+def _m2m100_tokenizer(scratch: Path):
+    from transformers import M2M100Tokenizer
+    from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES
+
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq dictionary order
+    for piece in _spm_pieces():
+        vocab.setdefault(piece, len(vocab))
+    (scratch / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    return M2M100Tokenizer(
+        vocab_file=str(scratch / "vocab.json"),
+        spm_file=_write(scratch / "sentencepiece.bpe.model", _base_spm()),
+        additional_special_tokens=[f"__{code}__" for code in FAIRSEQ_LANGUAGE_CODES["m2m100"]],
+        model_max_length=1024,
+    )
+
+
+def _marian_tokenizer(scratch: Path):
+    import warnings
+
+    from transformers import MarianTokenizer
+
+    # opus-mt layout: </s>=0, <unk>=1, target-language codes, pieces, <pad> last.
+    vocab = {"</s>": 0, "<unk>": 1}
+    for code in MARIAN_TARGET_CODES:
+        vocab[f">>{code}<<"] = len(vocab)
+    for piece in _spm_pieces():
+        vocab.setdefault(piece, len(vocab))
+    vocab["<pad>"] = len(vocab)
+    (scratch / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+        return MarianTokenizer(
+            source_spm=_write(scratch / "source.spm", _base_spm()),
+            target_spm=_write(scratch / "target.spm", _base_spm()),
+            vocab=str(scratch / "vocab.json"),
+            source_lang="eng",
+            target_lang="mul",
+            model_max_length=512,
+        )
+
+
+def _causal_tokenizer(scratch: Path):
+    from transformers import LlamaTokenizer
+
+    _write(scratch / "tokenizer.model", _base_spm())
+    # Llama has no pad token; a dedicated one keeps padding distinct from </s> in training labels. The .model
+    # conversion path leaves add_bos_token off, unlike the hub Llama tokenizer.json, so it is set explicitly.
+    return LlamaTokenizer.from_pretrained(str(scratch), pad_token="<pad>", add_bos_token=True, model_max_length=512)
+
+
+_TOKENIZER_BUILDERS = {
+    "t5": _t5_tokenizer,
+    "mt5": _t5_tokenizer,
+    "byt5": _byt5_tokenizer,
+    "mbart50": _mbart50_tokenizer,
+    "nllb": _nllb_tokenizer,
+    "m2m100": _m2m100_tokenizer,
+    "marian": _marian_tokenizer,
+    "causal": _causal_tokenizer,
+}
+
+
+# --- models ----------------------------------------------------------------------------------------------------------
+
+
+def _round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _untie_lm_head(model):
+    """Give the model its own lm_head, as mT5/ByT5 checkpoints have (saved separately, loaded untied)."""
+    import torch
+
+    weight = torch.empty_like(model.lm_head.weight).normal_(std=model.config.d_model**-0.5)
+    model.lm_head.weight = torch.nn.Parameter(weight)
+    return model
+
+
+def _t5_kwargs(tokenizer, vocab_size: int) -> dict:
+    d = _DIMS
+    return dict(
+        vocab_size=vocab_size,
+        d_model=d["d_model"],
+        d_kv=d["d_model"] // d["heads"],
+        d_ff=d["ffn"],
+        num_layers=d["layers"],
+        num_decoder_layers=d["layers"],
+        num_heads=d["heads"],
+        relative_attention_num_buckets=8,
+        relative_attention_max_distance=32,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _t5_model(tokenizer):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    # Like t5-small: vocab padded to a multiple of 128 (32128 vs 32100 tokens), tied, ReLU.
+    config = T5Config(**_t5_kwargs(tokenizer, _round_up(len(tokenizer), 128)), feed_forward_proj="relu")
+    return T5ForConditionalGeneration(config)
+
+
+def _mt5_model(tokenizer):
+    from transformers import MT5Config, MT5ForConditionalGeneration
+
+    config = MT5Config(**_t5_kwargs(tokenizer, _round_up(len(tokenizer), 128)), feed_forward_proj="gated-gelu")
+    return _untie_lm_head(MT5ForConditionalGeneration(config))
+
+
+def _byt5_model(tokenizer):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(**_t5_kwargs(tokenizer, len(tokenizer)), feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    return _untie_lm_head(T5ForConditionalGeneration(config))
+
+
+def _bart_like_kwargs(tokenizer, vocab_size: int, max_positions: int) -> dict:
+    d = _DIMS
+    return dict(
+        vocab_size=vocab_size,
+        d_model=d["d_model"],
+        encoder_layers=d["layers"],
+        decoder_layers=d["layers"],
+        encoder_attention_heads=d["heads"],
+        decoder_attention_heads=d["heads"],
+        encoder_ffn_dim=d["ffn"],
+        decoder_ffn_dim=d["ffn"],
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        max_position_embeddings=max_positions,
+        scale_embedding=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def _mbart50_model(tokenizer):
+    from transformers import MBartConfig, MBartForConditionalGeneration
+
+    config = MBartConfig(
+        **_bart_like_kwargs(tokenizer, len(tokenizer), 1024),
+        bos_token_id=tokenizer.bos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    return MBartForConditionalGeneration(config)
+
+
+def _m2m100_model(tokenizer):
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+    # m2m100_418M: 128104 tokenizer ids + 8 "madeup words" = 128112 embedding rows.
+    extra = getattr(tokenizer, "num_madeup_words", 0)
+    config = M2M100Config(
+        **_bart_like_kwargs(tokenizer, len(tokenizer) + extra, 1024),
+        bos_token_id=tokenizer.bos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+    )
+    return M2M100ForConditionalGeneration(config)
+
+
+def _nllb_model(tokenizer):
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+    config = M2M100Config(
+        **_bart_like_kwargs(tokenizer, len(tokenizer), 1024),
+        bos_token_id=tokenizer.bos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        tokenizer_class="NllbTokenizer",
+    )
+    return M2M100ForConditionalGeneration(config)
+
+
+def _marian_model(tokenizer):
+    from transformers import MarianConfig, MarianMTModel
+
+    config = MarianConfig(
+        **_bart_like_kwargs(tokenizer, len(tokenizer), 512),
+        decoder_vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+        activation_function="swish",
+    )
+    return MarianMTModel(config)
+
+
+def _causal_model(tokenizer):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = _DIMS
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=d["d_model"],
+        intermediate_size=d["ffn"],
+        num_hidden_layers=d["layers"],
+        num_attention_heads=d["heads"],
+        num_key_value_heads=d["heads"] // 2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+_MODEL_BUILDERS = {
+    "t5": _t5_model,
+    "mt5": _mt5_model,
+    "byt5": _byt5_model,
+    "mbart50": _mbart50_model,
+    "nllb": _nllb_model,
+    "m2m100": _m2m100_model,
+    "marian": _marian_model,
+    "causal": _causal_model,
+}
+
+
+def _generation_config(config):
+    """Special ids only: generation code reads them from here, not from config.json, in transformers 5."""
+    from transformers import GenerationConfig
+
+    keys = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "forced_eos_token_id")
+    return GenerationConfig(**{k: getattr(config, k) for k in keys if getattr(config, k, None) is not None})

@@ -1,0 +1,137 @@
+"""The command line: one-line errors with exit code 2, score/generate/evaluate on tiny models."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xlgen.testing import tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def xlgen(*args, stdin=None, cwd=None):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run([sys.executable, "-m", "xlgen", *map(str, args)], input=stdin, capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def assert_clean_error(r, *fragments):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("xlgen: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+
+
+def test_score_qa_matches_library(tmp_path, data_dir):
+    refs = data_dir / "xquad" / "xquad.de.json"
+    doc = json.load(open(refs))
+    qas = [qa for art in doc["data"] for p in art["paragraphs"] for qa in p["qas"]]
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": qa["id"], "prediction": qa["answers"][0]["text"] if i % 2 else "nichts"}) + "\n" for i, qa in enumerate(qas)))
+    r = xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", preds)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["n"] == 1190 and m["missing"] == 0
+    assert 49 < m["exact_match"] < 51 and m["f1"] >= m["exact_match"]
+    assert {"lang_correct", "avg_length"} <= set(m)
+    r = xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", preds, "--xquad-filter")
+    assert r.returncode == 0 and json.loads(r.stdout)["n"] < 1000
+
+
+def test_score_summarization_non_latin(tmp_path):
+    refs = tmp_path / "r.jsonl"
+    refs.write_text(json.dumps({"id": "1", "summary": "Москва — столица России."}, ensure_ascii=False) + "\n")
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": "1", "prediction": "Москва — столица России."}, ensure_ascii=False) + "\n")
+    r = xlgen("score", "--task", "summarization", "--lang", "ru", "--references", refs, "--predictions", preds)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert m["rouge1"] == pytest.approx(100) and m["rouge2"] == pytest.approx(100) and m["lang_correct"] == 100
+
+
+def test_score_bad_inputs(tmp_path, data_dir):
+    refs = data_dir / "xquad" / "xquad.de.json"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "prediction": "x"}\n{"id": "b", "prediction": \n')
+    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "bad.jsonl:2", "malformed JSON")
+    bad.write_text('{"id": "a"}\n')
+    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "bad.jsonl:1", "prediction")
+    bad.write_text('{"id": "nope", "prediction": "x"}\n')
+    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "nope")
+    bad.write_text("")
+    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "no predictions")
+    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "qq", "--references", refs, "--predictions", bad), "qq")
+
+
+def _config(tmp_path, data_dir, family="t5", **extra):
+    xquad = data_dir / "xquad" / "xquad.{lang}.json"
+    text = f"""
+model: {{name: "{tiny_model(family)}", max_input_length: 64}}
+task: {{name: qa}}
+data:
+  train: [{{path: "{xquad}", lang: en, max_examples: 8}}]
+  test: {{path: "{xquad}", languages: [de], max_examples: 3}}
+train: {{steps: 2, warmup_steps: 1, max_tokens: 400, save_every: 2, eval_every: 100}}
+generate: {{max_new_tokens: 4}}
+output_dir: "{tmp_path / 'run'}"
+"""
+    p = tmp_path / "c.yaml"
+    p.write_text(text + "".join(f"{k}: {v}\n" for k, v in extra.items()))
+    return p
+
+
+def test_train_evaluate_generate_roundtrip(tmp_path, data_dir):
+    cfg = _config(tmp_path, data_dir)
+    r = xlgen("train", cfg, "train.lr=1e-4", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "run"
+    assert json.loads((run / "results.json").read_text())["lr"] == 1e-4
+    # evaluate a run directory on other languages
+    r = xlgen("evaluate", run, "--data", data_dir / "xquad" / "xquad.{lang}.json", "--langs", "es,ru", "--max-examples", "2", "--out", tmp_path / "ev", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["results"]) == {"es", "ru"} and (tmp_path / "ev" / "predictions" / "ru.jsonl").exists()
+    # evaluate with the run's own test set
+    r = xlgen("evaluate", run, "--no-progress")
+    assert r.returncode == 0 and set(json.loads(r.stdout)["results"]) == {"de"}
+    # generate from stdin, plain text
+    r = xlgen("generate", run, "--lang", "de", stdin="Berlin ist die Hauptstadt.\nParis ist schön.\n")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    assert len(rows) == 2 and all("prediction" in x for x in rows)
+    # generate from a JSONL file with QA fields, to a file
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "q1", "input": "Berlin ist die Hauptstadt.", "question": "Was ist Berlin?"}) + "\n")
+    r = xlgen("generate", run, "--lang", "de", "--input", inp, "--output", tmp_path / "out.jsonl")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "out.jsonl").read_text())["id"] == "q1"
+
+
+def test_train_bad_inputs(tmp_path, data_dir):
+    cfg = _config(tmp_path, data_dir)
+    assert_clean_error(xlgen("train", cfg, "train.lr=fast"), "train.lr")
+    assert_clean_error(xlgen("train", cfg, "data.test.languages=[de,xx]"), "xx")
+    assert_clean_error(xlgen("train", tmp_path / "missing.yaml"), "missing.yaml")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert_clean_error(xlgen("train", cfg, "task.name=summarization", f"data.train=[{{path: {empty}, lang: en}}]"), "empty.jsonl", "no examples")
+    malformed = tmp_path / "m.json"
+    malformed.write_text('{"data": [\n oops]}')
+    assert_clean_error(xlgen("train", cfg, f"data.train=[{{path: {malformed}, lang: en}}]"), "m.json:2", "malformed JSON")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert_clean_error(xlgen("train", cfg, f"output_dir={ro / 'x'}"), "not writable")
+    f = tmp_path / "a_file"
+    f.write_text("")
+    assert_clean_error(xlgen("train", cfg, f"output_dir={f / 'x'}"), "not writable")
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert_clean_error(xlgen("generate", tiny_model("t5"), "--lang", "xx", stdin="a\n"), "xx")
+    assert_clean_error(xlgen("generate", tiny_model("mbart50"), "--lang", "yo", stdin="a\n"), "no language code")
+    assert_clean_error(xlgen("train", "--resume", tmp_path / "nothing"), "not a run directory")

@@ -1,0 +1,179 @@
+"""End-to-end runs on tiny real models of every family: train a few steps, evaluate, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from xlgen.config import DataConfig, DatasetSpec, GenerateConfig, ModelConfig, RunConfig, TaskConfig, TrainConfig, save_config
+from xlgen.errors import XlgenError
+from xlgen.testing import tiny_model
+from xlgen.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_run(tmp_path, family, data_dir, **train_kw) -> RunConfig:
+    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
+    tkw = dict(lr=1e-3, steps=4, warmup_steps=1, max_tokens=600, eval_every=2, save_every=2, log_every=1)
+    tkw.update(train_kw)
+    return RunConfig(
+        model=ModelConfig(name=str(tiny_model(family)), max_input_length=96),
+        task=TaskConfig(name="qa"),
+        data=DataConfig(
+            train=[DatasetSpec(path=xquad, lang="en", max_examples=24)],
+            dev=DatasetSpec(path=xquad, languages=["th"], max_examples=3),
+            test=DatasetSpec(path=xquad, languages=["en", "de", "zh"], max_examples=4),
+        ),
+        train=TrainConfig(**tkw),
+        generate=GenerateConfig(max_new_tokens=6),
+        output_dir=str(tmp_path / family),
+    )
+
+
+FAMILIES = ["t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_train_evaluate_every_family(tmp_path, data_dir, family):
+    cfg = small_run(tmp_path, family, data_dir)
+    results = train(cfg, progress=False)
+    run = Path(cfg.output_dir)
+    assert (run / "config.yaml").exists() and (run / "results.json").exists()
+    assert set(results["test"]) == {"en", "de", "zh"}
+    for lang in ("en", "de", "zh"):
+        rows = [json.loads(line) for line in open(run / "predictions" / f"{lang}.jsonl")]
+        assert len(rows) == 4 and all({"id", "prediction", "output", "references"} <= set(r) for r in rows)
+    metrics = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    dev = [m for m in metrics if m["split"] == "dev"]
+    assert [m["step"] for m in dev] == [2, 4] and all(m["lang"] == "th" for m in dev)
+    for m in metrics:
+        assert {"f1", "exact_match", "lang_correct", "avg_length", "n"} <= set(m)
+    log = [json.loads(line) for line in open(run / "train_log.jsonl")]
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and all(r["loss"] == r["loss"] for r in log)
+    assert (run / "model" / "config.json").exists()
+    assert len(list((run / "checkpoints").iterdir())) == 1  # keep_checkpoints=1
+
+
+@pytest.mark.parametrize("family", ["mbart50", "nllb", "m2m100"])
+def test_target_language_code_is_first_generated_token(tmp_path, data_dir, family):
+    from xlgen.backbones import load_backbone
+    from xlgen.config import TaskConfig
+    from xlgen.evaluate import generate
+    from xlgen.languages import resolve_model_language_code
+    from xlgen.tasks import get_task
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=64))
+    task = get_task(TaskConfig(name="qa"))
+    exs = task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=3), "de")
+    for lang in ("de", "zh", "ar"):
+        enc = backbone.encode(exs, task, target_lang=lang, with_target=False)
+        batch = backbone.collate(enc, "cpu")
+        rows = backbone.generate(backbone.model, batch, lang, 4, 1)
+        code_id = backbone.tokenizer.convert_tokens_to_ids(resolve_model_language_code(lang, backbone.tokenizer))
+        assert all(r[0] == code_id for r in rows)
+        # The source carries the source language code (German inputs).
+        src_code = backbone.tokenizer.convert_tokens_to_ids(resolve_model_language_code("de", backbone.tokenizer))
+        assert src_code in enc[0].input_ids[:2]
+        gens = generate(backbone, backbone.model, exs, task, lang, GenerateConfig(max_new_tokens=4), progress=False)
+        code = resolve_model_language_code(lang, backbone.tokenizer)
+        assert all(code not in g.prediction for g in gens)  # the forced code is removed before scoring
+
+
+def test_causal_loss_only_on_target_tokens(data_dir):
+    from xlgen.backbones import load_backbone
+    from xlgen.tasks import get_task
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model("causal"))))
+    task = get_task(TaskConfig(name="qa"))
+    exs = task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=4), "en")
+    enc = backbone.encode(exs, task)
+    batch = backbone.collate(enc, "cpu")
+    loss_sum, n = backbone.loss(backbone.model, batch)
+    assert n == sum(len(e.labels) for e in enc)
+    # Same value as the full-logits loss transformers computes, restricted to the same labels.
+    out = backbone.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    assert torch.allclose(loss_sum / n, out.loss, atol=1e-5)
+    # The prompt names the target language.
+    prompt = backbone.tokenizer.decode(backbone.encode(exs[:1], task, target_lang="de", with_target=False)[0].input_ids)
+    assert prompt.rstrip().endswith("Answer in German:")
+
+
+def test_input_cropped_but_question_kept(data_dir):
+    from xlgen.backbones import load_backbone
+    from xlgen.tasks import get_task
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model("mt5")), max_input_length=40))
+    task = get_task(TaskConfig(name="qa"))
+    ex = task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=1), "en")[0]
+    enc = backbone.encode([ex], task)[0]
+    assert len(enc.input_ids) == 40
+    q = backbone.tokenizer(ex.suffix, add_special_tokens=False)["input_ids"]
+    assert enc.input_ids[-len(q) - 1 : -1] == q  # question, then </s>
+
+
+def test_unknown_language_fails_before_training(tmp_path, data_dir):
+    cfg = small_run(tmp_path, "mbart50", data_dir)
+    cfg.data.test.languages = ["en", "xx"]
+    with pytest.raises(XlgenError, match="xx"):
+        train(cfg, progress=False)
+    cfg.data.test.languages = ["en", "yo"]  # a real language mBART-50 has no code for
+    with pytest.raises(XlgenError, match="no language code"):
+        train(cfg, progress=False)
+    assert not (Path(cfg.output_dir) / "checkpoints").exists()
+    assert not (Path(cfg.output_dir) / "results.json").exists()
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path, data_dir):
+    cfg = small_run(tmp_path, "causal", data_dir, steps=2)
+    train(cfg, progress=False)
+    with pytest.raises(XlgenError, match="--resume"):
+        train(cfg, progress=False)
+
+
+def _trainable(run_dir: Path) -> dict:
+    last = sorted((run_dir / "checkpoints").iterdir())[-1]
+    return load_file(str(last / "trainable.safetensors"))
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, data_dir):
+    """Kill `xlgen train` with SIGKILL mid-run, resume it, and compare with an uninterrupted run: same weights."""
+    steps = 60
+    ref_cfg = small_run(tmp_path, "mt5", data_dir, steps=steps, save_every=5, eval_every=1000, keep_checkpoints=2)
+    ref_cfg.data.dev = None
+    ref_cfg.output_dir = str(tmp_path / "reference")
+    train(ref_cfg, progress=False)
+
+    cfg = small_run(tmp_path, "mt5", data_dir, steps=steps, save_every=5, eval_every=1000, keep_checkpoints=2)
+    cfg.data.dev = None
+    cfg.output_dir = str(tmp_path / "killed")
+    save_config(cfg, tmp_path / "killed.yaml")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "xlgen", "train", str(tmp_path / "killed.yaml"), "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckdir = Path(cfg.output_dir) / "checkpoints"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith("step_") and not p.name.endswith(".tmp") for p in (ckdir.iterdir() if ckdir.exists() else [])):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = Path(cfg.output_dir)
+    assert not (run / "results.json").exists(), "the run finished before it could be killed"
+    done = sorted(p.name for p in ckdir.iterdir() if not p.name.endswith(".tmp"))
+    assert done and done[-1] != f"step_{steps:07d}"
+    r = subprocess.run([sys.executable, "-m", "xlgen", "train", "--resume", str(run), "--no-progress"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout + r.stderr
+    a, b = _trainable(Path(ref_cfg.output_dir)), _trainable(run)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    log = [json.loads(line)["step"] for line in open(run / "train_log.jsonl")]
+    assert log == sorted(set(log)) and log[-1] == steps  # no step logged twice
