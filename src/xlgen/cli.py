@@ -262,10 +262,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Our own progress bars say what is happening; transformers' per-load bars and advice would bury them."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("XLGEN_DEBUG") == "1"
+    if not debug:
+        _quiet_libraries()
     try:
         return COMMANDS[args.command][1](args)
     except XlgenError as e:

@@ -23,11 +23,12 @@ What transformers 5 does with each tokenizer class (checked against 5.23):
   language codes, so they must be passed as `extra_special_tokens`. Non-legacy layout: `[src_code] X </s>`, labels
   `[tgt_code] X </s>`. `<mask>` lands before the codes (id 4001 here), unlike the hub checkpoint, where it is last.
 - MBart50Tokenizer: `[src_code] X </s>`; `tok(text_target=...)` uses `tok.tgt_lang` (falls back to src_lang when
-  unset). It does not set `bos_token` by itself, so we pass `<s>` like the hub tokenizer_config does.
+  unset). It leaves `bos_token` unset unless given, so we pass `<s>` (id 0, the config's bos_token_id).
 - M2M100Tokenizer and MarianTokenizer are still Python (`PreTrainedTokenizer`) classes over sentencepiece, built
   from vocab.json + .model files. M2M100's constructor fails to register its `__xx__` codes as special tokens (a
   chained `not in` comparison is always false), so `len(tok)` would omit them and `decode(skip_special_tokens=True)`
-  would keep them; we pass them as `additional_special_tokens`, which `save_pretrained` records. Layout `__src__ X </s>`.
+  would keep them; we pass them as `additional_special_tokens`, which `save_pretrained` records.
+  Layout `__src__ X </s>`.
 - MarianTokenizer: `>>fra<<` codes are ordinary vocab entries, recognised only at the start of the text and not
   special (decode keeps them, as with opus-mt). Warns "Recommended: pip install sacremoses" when sacremoses is absent.
 - ByT5Tokenizer needs no files: 3 specials + 256 bytes + 125 sentinels = 384 ids.
@@ -44,6 +45,7 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,15 +55,15 @@ FAMILIES = ("t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal"
 CAUSAL_FAMILIES = ("causal",)
 
 # Bump when the files built here change, so stale caches are not reused.
-CACHE_VERSION = "1"
+CACHE_VERSION = "3"
 
 # Small enough to train in well under a second; CJK characters alone need ~2,900 pieces at 99.95% coverage, hence
 # 4,000 pieces rather than ~2,000.
 SPM_SENTENCES_PER_LANGUAGE = 300
 SPM_VOCAB_SIZE = 4000
 FLORES_LANGUAGES = ("en", "fr", "es", "de", "ru", "zh", "ar", "ko", "ja", "hi", "th", "vi", "ro")
-# opus-mt-en-mul style target codes; Thai and English deliberately absent so tests can ask for a missing language.
-MARIAN_TARGET_CODES = ("fra", "deu", "spa", "rus", "zho", "cmn_Hant", "ara", "ron", "vie", "jpn", "kor", "hin")
+# opus-mt-*-mul style target codes for the FLORES languages but Korean, so tests can ask for a language it lacks.
+MARIAN_TARGET_CODES = ("eng", "fra", "deu", "spa", "rus", "zho", "cmn_Hant", "ara", "ron", "vie", "jpn", "hin", "tha")
 
 _DIMS = {"d_model": 32, "layers": 2, "heads": 4, "ffn": 64}
 
@@ -72,6 +74,11 @@ def data_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def flores_path() -> Path:
+    """The parallel FLORES-200 sample the shared SentencePiece model is trained on."""
+    return data_dir() / "flores200_via_sib200" / "flores200_sib_parallel_13lang.tsv"
 
 
 def cache_dir() -> Path:
@@ -99,6 +106,7 @@ def tiny_model(family: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
     try:
         build_tiny_model(family, tmp)
+        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared temp dir
         try:
             os.rename(tmp, final)
         except OSError:
@@ -122,8 +130,23 @@ def build_tiny_model(family: str, out_dir: str | Path, *, seed: int = 0) -> Path
     torch.manual_seed(seed)
     model = _MODEL_BUILDERS[family](tokenizer)
     model.generation_config = _generation_config(model.config)
-    model.save_pretrained(str(out), safe_serialization=True)
+    with _quiet_progress_bars():
+        model.save_pretrained(str(out), safe_serialization=True)
     return out
+
+
+@contextmanager
+def _quiet_progress_bars():
+    """A "Writing model shards" bar per tiny model would only clutter test output."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
 
 
 def _check_family(family: str) -> None:
@@ -135,7 +158,7 @@ def _check_family(family: str) -> None:
 
 
 def _training_sentences() -> list[str]:
-    path = data_dir() / "flores200_via_sib200" / "flores200_sib_parallel_13lang.tsv"
+    path = flores_path()
     if not path.is_file():
         raise XlgenError(
             f"tiny test models need the FLORES-200 sample {path}; set XLGEN_DATA to the shared data directory"
@@ -176,6 +199,7 @@ def _base_spm() -> bytes:
     fd, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, cached)
     return data
 
@@ -356,7 +380,9 @@ def _mt5_model(tokenizer):
 def _byt5_model(tokenizer):
     from transformers import T5Config, T5ForConditionalGeneration
 
-    config = T5Config(**_t5_kwargs(tokenizer, len(tokenizer)), feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    # Like byt5-small: untied and unscaled (T5Config reads tie_word_embeddings=False as "do not scale outputs").
+    kwargs = _t5_kwargs(tokenizer, len(tokenizer))
+    config = T5Config(**kwargs, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
     return _untie_lm_head(T5ForConditionalGeneration(config))
 
 
@@ -464,7 +490,7 @@ _MODEL_BUILDERS = {
 
 
 def _generation_config(config):
-    """Special ids only: generation code reads them from here, not from config.json, in transformers 5."""
+    """Special ids only, written out so generation never depends on defaults derived from config.json."""
     from transformers import GenerationConfig
 
     keys = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "forced_eos_token_id")

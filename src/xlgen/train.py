@@ -59,24 +59,29 @@ def _spec_languages(spec, field: str) -> list[str]:
     return [normalize_language(lang, context=field) for lang in langs]
 
 
-def load_run_data(cfg: RunConfig, task: Task, backbone: Backbone | None = None, *, need_train: bool = True) -> RunData:
-    """Read and check every dataset and language before any training starts, so mistakes cost seconds, not hours."""
+def run_languages(cfg: RunConfig, *, need_train: bool = True) -> dict[str, list]:
+    """Every language the run names, validated: checked before the model loads, so a typo costs no waiting."""
     if need_train and not cfg.data.train:
         raise XlgenError("data.train: no training data given")
-    per_split = {}
+    langs = {"train": [_spec_languages(s, f"data.train[{i}]") for i, s in enumerate(cfg.data.train)] if need_train else []}
     for split in ("dev", "test"):
         spec = getattr(cfg.data, split)
-        per_split[split] = {lang: spec for lang in _spec_languages(spec, f"data.{split}")} if spec else {}
-    train_langs = [_spec_languages(s, f"data.train[{i}]") for i, s in enumerate(cfg.data.train)] if need_train else []
+        langs[split] = _spec_languages(spec, f"data.{split}") if spec else []
+    return langs
+
+
+def load_run_data(cfg: RunConfig, task: Task, backbone: Backbone | None = None, *, need_train: bool = True) -> RunData:
+    """Read and check every dataset and language before any training starts, so mistakes cost seconds, not hours."""
+    langs = run_languages(cfg, need_train=need_train)
     if backbone is not None:
-        for lang in {lang for langs in train_langs for lang in langs} | set(per_split["dev"]) | set(per_split["test"]):
+        for lang in {lang for group in langs["train"] for lang in group} | set(langs["dev"]) | set(langs["test"]):
             backbone.check_language(lang)
     train: list[Example] = []
-    for spec, langs in zip(cfg.data.train, train_langs):
-        for lang in langs:
+    for spec, group in zip(cfg.data.train if need_train else [], langs["train"]):
+        for lang in group:
             train.extend(task.load(spec, lang))
-    dev = {lang: task.load(spec, lang, evaluation=True) for lang, spec in per_split["dev"].items()}
-    test = {lang: task.load(spec, lang, evaluation=True) for lang, spec in per_split["test"].items()}
+    dev = {lang: task.load(cfg.data.dev, lang, evaluation=True) for lang in langs["dev"]}
+    test = {lang: task.load(cfg.data.test, lang, evaluation=True) for lang in langs["test"]}
     return RunData(train, dev, test)
 
 
@@ -146,6 +151,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)
     task = get_task(cfg.task)
+    run_languages(cfg)
     set_seed(cfg.train.seed)
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone)

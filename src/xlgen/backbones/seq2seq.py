@@ -42,6 +42,7 @@ class Seq2SeqBackbone(Backbone):
         probe = "a b c"
         plain = tok(probe, add_special_tokens=False)["input_ids"]
         code = self.code(lang) if lang else None
+        code = languages.tokenizer_lang_value(tok, code) if code else None  # M2M100 wants "de" for "__de__"
         if side == "source":
             if code and hasattr(tok, "src_lang"):
                 tok.src_lang = code
