@@ -95,12 +95,27 @@ def truncate_log(path: Path, step: int) -> None:
         atomic_write_jsonl(path, kept)
 
 
-def save_model(out: Path, backbone) -> None:
-    """The adapted model as a normal Hugging Face directory (`from_pretrained` loads it), written atomically."""
+def portable_model_name(name: str) -> str:
+    """Hub names and "embedded" stay as they are; local directories become absolute paths."""
+    p = Path(name).expanduser()
+    return str(p.resolve()) if p.exists() else name
+
+
+def save_model(out: Path, backbone, method, base_model: str) -> None:
+    """The adapted model, written atomically: a normal Hugging Face directory for full finetuning, otherwise only the
+    trained parts plus `xlgen_adaptation.json`, from which `load_backbone` rebuilds base + parts."""
+    from xlgen.adaptation import write_manifest
+
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    backbone.model.save_pretrained(tmp)
-    backbone.tokenizer.save_pretrained(tmp)
+    tmp.mkdir(parents=True)
+    if method.saves_whole_model:
+        backbone.model.save_pretrained(tmp)
+        backbone.tokenizer.save_pretrained(tmp)
+    else:
+        method.save(backbone.model, tmp)  # the base model's tokenizer is used as it is
+    extra = method.manifest_extra() if hasattr(method, "manifest_extra") else {}
+    write_manifest(tmp, method, portable_model_name(base_model), backbone.family, extra)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)

@@ -37,6 +37,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _add_intermediate(sub) -> None:
+    p = sub.add_parser("intermediate-tune", help="self-supervised tuning on raw text (PrefixLM), before task adaptation")
+    p.add_argument("config", help="YAML run config with data.raw (see configs/intermediate/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_intermediate(args) -> int:
+    from xlgen.config import load_config
+    from xlgen.train import train
+
+    cfg = load_config(args.config, [*args.overrides, "stage=intermediate"])
+    results = train(cfg, progress=not args.no_progress)
+    print(json.dumps({"run_dir": results["run_dir"], "model": str(Path(results["run_dir"]) / "model")}, indent=2))
+    return 0
+
+
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="generate and score a model or run directory on task data in given languages")
     p.add_argument("model", help="run directory, model directory, hub name or 'embedded'")
@@ -242,6 +259,7 @@ def cmd_demo(args) -> int:
 
 COMMANDS = {
     "train": (_add_train, cmd_train),
+    "intermediate-tune": (_add_intermediate, cmd_intermediate),
     "evaluate": (_add_evaluate, cmd_evaluate),
     "generate": (_add_generate, cmd_generate),
     "score": (_add_score, cmd_score),

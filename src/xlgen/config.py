@@ -37,6 +37,35 @@ class ModelConfig:
 
 
 @dataclass(kw_only=True)
+class AdaptationConfig:
+    # full | freeze | adapters | prompt | lora | peft (see xlgen.adaptation; one module per method)
+    method: str = "full"
+    # freeze: regular expressions over parameter names that stay frozen; None = the family default (encoder-decoders:
+    # decoder and all embeddings, as ZmBART; decoder-only: embeddings, output projection and the upper layers).
+    freeze_patterns: list[str] | None = None
+    # freeze, decoder-only: the share of layers (from the top) that stays frozen.
+    freeze_upper_fraction: float = 0.5
+    # adapters: bottleneck dimension (Bapna & Firat 2019 / the paper: 64), non-linearity, this run's adapter name.
+    adapter_dim: int = 64
+    adapter_activation: str = "relu"
+    adapter_name: str = "task"
+    # adapters: saved adapters to load (frozen) before training, as name -> artifact directory (e.g. language adapters).
+    adapter_load: dict[str, str] = field(default_factory=dict)
+    # adapters: how adapters combine at each insertion point: "stack" (loaded ones under this run's adapter, in order)
+    # or "fuse" (a learned AdapterFusion over the loaded adapters; only the fusion trains).
+    adapter_compose: str = "stack"
+    # prompt tuning: learnable vectors prepended to the (encoder) input embeddings, initialised from random vocab rows.
+    prompt_length: int = 100
+    # lora
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] | None = None
+    # peft: any PEFT config as a mapping (`peft_type: IA3`, ...), passed to peft.get_peft_config.
+    peft_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
 class DatasetSpec:
     # A local file (SQuAD JSON for qa, JSONL otherwise); may contain {lang} and ${ENV} (e.g. ${XLGEN_DATA}).
     path: str | None = None
@@ -69,10 +98,55 @@ class TaskConfig:
 
 
 @dataclass(kw_only=True)
+class RawTextSpec:
+    """Raw text for self-supervised objectives: plain-text files (one document or sentence per line) or a dataset."""
+
+    path: str | None = None  # may contain {lang} and ${ENV}
+    hf: str | None = None
+    hf_config: str | None = None
+    split: str = "train"
+    text_field: str = "text"
+    lang: str | None = None
+    languages: list[str] = field(default_factory=list)
+    lang_names: dict[str, str] = field(default_factory=dict)
+    # Read at most this many lines (records) per language.
+    max_lines: int | None = None
+
+
+@dataclass(kw_only=True)
+class ObjectiveConfig:
+    # prefix_lm (continue a text from its beginning: the paper's choice) | zmbart (cite random sentences of the input) |
+    # span_corruption (mT5's pretraining task) | denoising (mBART's) | pretraining (the backbone family's own)
+    name: str = "prefix_lm"
+    # Raw text is cut into segments of about this many characters; each segment makes one example.
+    segment_chars: int = 600
+    max_segments: int = 20_000  # per language
+    # prefix_lm: the split point, as a fraction of the segment, is drawn uniformly from this range.
+    split_range: tuple[float, float] = (0.25, 0.75)
+
+
+@dataclass(kw_only=True)
+class MixConfig:
+    """Mixing-in target languages: each batch element is, with `probability`, a self-supervised example in a target
+    language (languages uniform within that share) instead of a task example (the paper: 1%, PrefixLM)."""
+
+    raw: RawTextSpec | None = None
+    probability: float = 0.01
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+
+
+@dataclass(kw_only=True)
 class DataConfig:
     train: list[DatasetSpec] = field(default_factory=list)
     dev: DatasetSpec | None = None
     test: DatasetSpec | None = None
+    # With several source languages: "uniform" picks each batch's language uniformly (the paper, after Li & Murray
+    # 2023); "proportional" pools all examples.
+    source_sampling: str = "uniform"
+    mix: MixConfig | None = None
+    # Intermediate tuning (stage: intermediate): the raw text and the objective it is trained on.
+    raw: RawTextSpec | None = None
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 @dataclass(kw_only=True)
@@ -111,10 +185,14 @@ class GenerateConfig:
 @dataclass(kw_only=True)
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
+    adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    # task: adapt on task data; intermediate: self-supervised tuning on raw text (`xlgen intermediate-tune`), whose
+    # output model is a backbone for later runs (model.name: INTERMEDIATE_RUN_DIR).
+    stage: str = "task"
     output_dir: str = "runs/run"
 
 

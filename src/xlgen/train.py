@@ -21,8 +21,10 @@ import torch
 from tqdm.auto import tqdm
 
 from xlgen import checkpoint as ckpt
+from xlgen.adaptation import get_method, parameter_report
 from xlgen.backbones import Backbone, load_backbone
-from xlgen.batching import BatchStream
+from xlgen.objectives import get_objective, objective_examples
+from xlgen.sampling import TrainingStream
 from xlgen.config import RunConfig, load_config, save_config
 from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_language
@@ -83,6 +85,46 @@ def load_run_data(cfg: RunConfig, task: Task, backbone: Backbone | None = None, 
     dev = {lang: task.load(cfg.data.dev, lang, evaluation=True) for lang in langs["dev"]}
     test = {lang: task.load(cfg.data.test, lang, evaluation=True) for lang in langs["test"]}
     return RunData(train, dev, test)
+
+
+def build_stream(cfg: RunConfig, task: Task, backbone: Backbone, data: RunData | None = None) -> TrainingStream:
+    """Encode the training examples (task data, or raw-text objective examples for intermediate tuning) and the
+    mixed-in target-language examples, grouped by language."""
+    if cfg.stage == "intermediate":
+        if cfg.data.raw is None:
+            raise XlgenError("data.raw: intermediate tuning needs raw text (plain-text files or a dataset per language)")
+        objective = get_objective(cfg.data.objective, backbone.family, backbone.tokenizer)
+        by_lang = objective_examples(cfg.data.raw, objective, cfg.data.objective, cfg.train.seed, "data.raw")
+        for lang in by_lang:
+            backbone.check_language(lang)
+        groups = {lang: backbone.encode(exs, objective) for lang, exs in by_lang.items()}
+    else:
+        assert data is not None
+        by_lang: dict[str, list[Example]] = {}
+        for ex in data.train:
+            by_lang.setdefault(ex.lang, []).append(ex)
+        groups = {lang: backbone.encode(exs, task) for lang, exs in by_lang.items()}
+    mix = None
+    if cfg.data.mix is not None:
+        m = cfg.data.mix
+        if m.raw is None:
+            raise XlgenError("data.mix.raw: mixing-in needs raw text in the target languages")
+        if not 0 <= m.probability <= 1:
+            raise XlgenError(f"data.mix.probability: must be between 0 and 1, got {m.probability}")
+        objective = get_objective(m.objective, backbone.family, backbone.tokenizer)
+        by_lang_mix = objective_examples(m.raw, objective, m.objective, cfg.train.seed + 1, "data.mix.raw")
+        for lang in by_lang_mix:
+            backbone.check_language(lang)
+        mix = {lang: backbone.encode(exs, objective) for lang, exs in by_lang_mix.items()}
+    return TrainingStream(
+        groups,
+        max_tokens=cfg.train.max_tokens,
+        seed=cfg.train.seed,
+        batch_cost=backbone.batch_cost,
+        sampling=cfg.data.source_sampling,
+        mix=mix,
+        mix_probability=cfg.data.mix.probability if cfg.data.mix else 0.0,
+    )
 
 
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
@@ -151,15 +193,20 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)
     task = get_task(cfg.task)
-    run_languages(cfg)
+    if cfg.stage not in ("task", "intermediate"):
+        raise XlgenError(f"stage: unknown stage {cfg.stage!r} (known: task, intermediate)")
+    run_languages(cfg, need_train=cfg.stage == "task")
     set_seed(cfg.train.seed)
     backbone = load_backbone(cfg.model, device)
-    data = load_run_data(cfg, task, backbone)
+    data = load_run_data(cfg, task, backbone, need_train=cfg.stage == "task")
+    method = get_method(cfg.adaptation)
+    backbone.model = model = method.apply(backbone.model, backbone.family).to(device)
+    params_info = parameter_report(model)
     save_config(cfg, run_dir / "config.yaml")
-    model = backbone.model
+    if progress:
+        print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
 
-    encoded = backbone.encode(data.train, task)
-    stream = BatchStream([e.cost for e in encoded], cfg.train.max_tokens, cfg.train.seed, backbone.batch_cost)
+    stream = build_stream(cfg, task, backbone, data)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg.train)
     scheduler = make_scheduler(optimizer, cfg.train)
@@ -177,7 +224,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     log_loss, log_tokens = 0.0, 0
     pbar = tqdm(total=cfg.train.steps, initial=step, desc=f"train lr={cfg.train.lr:g}", unit="step", disable=not progress)
     while step < cfg.train.steps:
-        micro = [[encoded[i] for i in next(stream)] for _ in range(cfg.train.grad_accum)]
+        micro = [next(stream) for _ in range(cfg.train.grad_accum)]
         n_target = sum(len(e.labels) for items in micro for e in items)
         for items in micro:
             batch = backbone.collate(items, device)
@@ -212,7 +259,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     pbar.close()
     train_time = time.time() - t_start
 
-    ckpt.save_model(run_dir / "model", backbone)
+    ckpt.save_model(run_dir / "model", backbone, method, cfg.model.init_from or cfg.model.name)
     test = evaluate_split(run_dir, "test", step, data.test, backbone, model, task, cfg, device, precision) if data.test else {}
     dev_rows = [r for r in read_jsonl_lenient(run_dir / "metrics.jsonl") if r.get("split") == "dev"]
     results = {
@@ -225,7 +272,11 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         "test": test,
         "test_summary": summarize(test, task.primary_metric),
         "dev_last": {r["lang"]: {k: v for k, v in r.items() if k not in ("lang", "split")} for r in dev_rows if r["step"] == step},
-        "train_examples": len(data.train),
+        "adaptation": cfg.adaptation.method,
+        **params_info,
+        "artifact_bytes": sum(f.stat().st_size for f in (run_dir / "model").rglob("*") if f.is_file()),
+        "train_examples": sum(len(g) for g in stream.groups.values()),
+        "stage": cfg.stage,
         "train_time_s": train_time,
         "device": str(device),
         "precision": precision,

@@ -25,6 +25,20 @@ def causal_body(model):
     return getattr(inner, inner.base_model_prefix)
 
 
+def body_hidden_states(model, input_ids, attention_mask):
+    """Last hidden states aligned with `input_ids`. Under PEFT prompt tuning the learned prompt is prepended here, as
+    PEFT's own forward does, and its positions are dropped from the result."""
+    body = causal_body(model)
+    peft_cfg = getattr(model, "active_peft_config", None)
+    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+        n = input_ids.shape[0]
+        prompts = model.get_prompt(batch_size=n).to(body.dtype if hasattr(body, "dtype") else torch.float32)
+        embeds = torch.cat([prompts, model.get_input_embeddings()(input_ids)], dim=1)
+        mask = torch.cat([torch.ones(n, prompts.shape[1], dtype=attention_mask.dtype, device=attention_mask.device), attention_mask], dim=1)
+        return body(inputs_embeds=embeds, attention_mask=mask).last_hidden_state[:, prompts.shape[1] :]
+    return body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
 @register_family("causal")
 class CausalBackbone(Backbone):
     is_encoder_decoder = False
@@ -102,7 +116,7 @@ class CausalBackbone(Backbone):
         # paragraph) carry no label, and with a 262k vocabulary the projection and its softmax cost more than the
         # rest of a small model: computing them everywhere and masking afterwards wastes most of the step.
         # (transformers' `logits_to_keep` selects the same positions in every row, not per-row label positions.)
-        hidden = causal_body(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = body_hidden_states(model, batch["input_ids"], batch["attention_mask"])
         targets = batch["labels"][:, 1:]
         mask = targets != -100
         h = hidden[:, :-1][mask]

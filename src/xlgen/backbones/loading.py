@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -29,9 +29,21 @@ def resolve_model_path(name: str) -> str:
 
 
 def load_backbone(cfg: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
+    """Load a model for training or inference; an artifact of trained parts (adapters, prompts, LoRA, a frozen-
+    decoder run) is rebuilt from its base model and the saved parts, as its `xlgen_adaptation.json` describes."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    from xlgen.adaptation import get_method, read_manifest
+    from xlgen.config import AdaptationConfig, from_dict
+
     path = resolve_model_path(cfg.init_from or cfg.name)
+    manifest = read_manifest(Path(path)) if Path(path).is_dir() else None
+    if manifest and manifest["method"] != "full":
+        base = load_backbone(dataclasses.replace(cfg, name=manifest["base_model"], init_from=None), device)
+        method = get_method(from_dict(AdaptationConfig, manifest["adaptation"]))
+        base.model = method.load(base.model, Path(path), base.family).to(device)
+        base.model.eval()
+        return base
     try:
         hf_config = AutoConfig.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)

@@ -1,0 +1,100 @@
+"""Methods provided by PEFT: prompt tuning (Vu et al. 2022, as in the paper), LoRA, and any PEFT config.
+
+PEFT keeps the trained parameters apart from the base model and saves only them (`adapter_model.safetensors`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from xlgen.adaptation.base import Method, register_method
+from xlgen.errors import XlgenError
+
+
+def _task_type(model) -> str:
+    return "SEQ_2_SEQ_LM" if getattr(model.config, "is_encoder_decoder", False) else "CAUSAL_LM"
+
+
+class PeftMethod(Method):
+    def peft_config(self, model):
+        raise NotImplementedError
+
+    def apply(self, model, family: str):
+        from peft import get_peft_model
+
+        return get_peft_model(model, self.peft_config(model))
+
+    def trained_state(self, model):
+        from peft import get_peft_model_state_dict
+
+        return get_peft_model_state_dict(model)
+
+    def save(self, model, out: Path) -> None:
+        model.save_pretrained(str(out))
+
+    def load(self, model, out: Path, family: str):
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(out), is_trainable=False)
+
+
+@register_method("prompt")
+class PromptTuning(PeftMethod):
+    """Learnable vectors prepended to the input embeddings, initialised from randomly chosen vocabulary rows
+    (PEFT's SAMPLE_VOCAB: the paper's initialisation), everything else frozen. For encoder-decoders the prompt goes
+    on the encoder side only: `num_transformer_submodules=1` (PEFT's seq2seq default of 2 adds a decoder prompt)."""
+
+    def peft_config(self, model):
+        from peft import PromptTuningConfig, PromptTuningInit
+
+        return PromptTuningConfig(
+            task_type=_task_type(model),
+            num_virtual_tokens=self.cfg.prompt_length,
+            prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
+            num_transformer_submodules=1,
+        )
+
+
+def lora_targets(model) -> list[str]:
+    """PEFT's default LoRA targets for the model type; mBART, M2M100/NLLB and Marian are missing from PEFT's table, and
+    their attention projections are named like BART's (`q_proj`, `v_proj`), so those are used."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as known
+
+    if model.config.model_type in known:
+        return list(known[model.config.model_type])
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    for candidate in (["q_proj", "v_proj"], ["query_key_value"], ["q", "v"], ["c_attn"]):
+        if set(candidate) <= names:
+            return candidate
+    raise XlgenError(f"lora: no default target modules for model type {model.config.model_type!r}; set adaptation.lora_target_modules")
+
+
+@register_method("lora")
+class LoRA(PeftMethod):
+    def peft_config(self, model):
+        from peft import LoraConfig
+
+        return LoraConfig(
+            task_type=_task_type(model),
+            r=self.cfg.lora_r,
+            lora_alpha=self.cfg.lora_alpha,
+            lora_dropout=self.cfg.lora_dropout,
+            target_modules=self.cfg.lora_target_modules or lora_targets(model),
+        )
+
+
+@register_method("peft")
+class AnyPeft(PeftMethod):
+    """Any PEFT method from a mapping, e.g. `adaptation.peft_config: {peft_type: IA3, target_modules: [q, v]}`."""
+
+    def peft_config(self, model):
+        from peft import get_peft_config
+
+        if not self.cfg.peft_config:
+            raise XlgenError("adaptation.peft_config: give a PEFT config mapping (with peft_type) for method 'peft'")
+        cfg = dict(self.cfg.peft_config)
+        cfg.setdefault("task_type", _task_type(model))
+        try:
+            return get_peft_config(cfg)
+        except (KeyError, TypeError, ValueError) as e:
+            raise XlgenError(f"adaptation.peft_config: {e}") from None

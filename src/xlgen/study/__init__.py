@@ -1,0 +1,1 @@
+"""Study drivers and the learning-rate protocol."""
