@@ -26,3 +26,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf runs/demo .pytest_cache
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py

@@ -23,3 +23,25 @@ def data_dir() -> Path:
     if not (d / "xquad").is_dir():
         pytest.skip(f"shared data not found at {d} (set XLGEN_DATA)")
     return d
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_for_tiny_models():
+    """Tiny models spend their time in thread synchronisation, not arithmetic: one thread is several times faster on
+    a small CPU (and tens of times when another process shares it). Tests of the real model ask for more."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def all_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(before)

@@ -37,15 +37,6 @@ SOURCES = ["The cat sat on the mat.", "Où est la gare ?", "Der Himmel ist heute
 TARGETS = ["A cat sat.", "Where is the station?", "The sky is blue."]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine the threads' spinning makes each
-    step 40x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def family_of(f: str) -> str:
     """The xlgen backbone family the trainer would pass to `apply`."""

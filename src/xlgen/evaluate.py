@@ -34,26 +34,64 @@ def generate(
     desc: str = "generate",
     progress: bool = True,
 ) -> list[Generation]:
-    """Greedy (or beam) generation, batched by sorted input length with a token budget; outputs in input order."""
+    """Greedy (or beam) generation, batched by sorted input length with a token budget; outputs in input order.
+    Decoder-only inputs that share their body (the questions about one paragraph) share its computation."""
     encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
-    costs = [(len(e.input_ids), 0) for e in encoded]
-    batches = token_budget_batches(costs, gen.max_tokens, batch_cost=lambda c: len(c) * max(x[0] for x in c), max_batch_size=gen.max_batch_size, descending=True)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
     specials = backbone.special_tokens()
     out: list[Generation | None] = [None] * len(examples)
+    shared = _can_share_prefix(backbone, model, encoded, gen)
+    batches = _shared_prefix_batches(encoded, gen) if shared else token_budget_batches(
+        [(len(e.input_ids), 0) for e in encoded], gen.max_tokens, batch_cost=lambda c: len(c) * max(x[0] for x in c), max_batch_size=gen.max_batch_size, descending=True
+    )
     was_training = model.training
     model.eval()
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     with torch.no_grad(), autocast:
         for idx in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
-            batch = backbone.collate([encoded[i] for i in idx], device)
-            rows = backbone.generate(model, batch, target_lang, max_new, gen.num_beams)
+            items = [encoded[i] for i in idx]
+            if shared:
+                rows = backbone.generate_shared(model, items, target_lang, max_new, device)
+            else:
+                rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams)
             for i, ids in zip(idx, rows):
                 raw = backbone.decode(ids)
                 out[i] = Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials))
     if was_training:
         model.train()
     return out  # type: ignore[return-value]
+
+
+def _can_share_prefix(backbone, model, encoded, gen) -> bool:
+    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, no learned prompt)."""
+    if not backbone.supports_shared_prefix or gen.num_beams != 1:
+        return False
+    peft_cfg = getattr(model, "active_peft_config", None)
+    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+        return False
+    prefixes = [tuple(e.input_ids[: e.shared_prefix]) for e in encoded if e.shared_prefix]
+    return len(set(prefixes)) < len(prefixes)
+
+
+def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
+    """Whole groups of rows sharing a prefix, packed into batches under the token budget, longest prefixes first."""
+    groups: dict[tuple, list[int]] = {}
+    for i, e in enumerate(encoded):
+        groups.setdefault(tuple(e.input_ids[: e.shared_prefix]), []).append(i)
+    order = sorted(groups.values(), key=lambda rows: -len(encoded[rows[0]].input_ids))
+    batches, current, p_len, s_len = [], [], 0, 0
+    for rows in order:
+        p = encoded[rows[0]].shared_prefix
+        s = max(len(encoded[i].input_ids) - encoded[i].shared_prefix for i in rows)
+        n = len(current) + len(rows)
+        if current and (n * (max(p_len, p) + max(s_len, s)) > gen.max_tokens or n > gen.max_batch_size):
+            batches.append(current)
+            current, p_len, s_len = [], 0, 0
+        current = current + rows
+        p_len, s_len = max(p_len, p), max(s_len, s)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def score(task: Task, examples: list[Example], generations: list[Generation], lang: str) -> dict[str, float]:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from xlgen.io import atomic_write_text, read_json
+from xlgen.study.protocol import fmt_lr
 
 PANELS = (("primary", "{metric}"), ("lang_correct", "language-correct rate (%)"), ("avg_length", "average output length (chars)"))
 
@@ -59,7 +60,7 @@ def lr_tables(runs: list[dict]) -> str:
             vals = [r["test"][lang][key] for lang in langs]
             tgt = [r["test"][lang][key] for lang in langs if not lang.startswith("en")]
             avg = sum(tgt) / len(tgt) if tgt else float("nan")
-            lines.append(f"| {r['lr']:g} | " + " | ".join(_fmt(v) for v in vals) + f" | **{_fmt(avg)}** |")
+            lines.append(f"| {fmt_lr(r['lr'])} | " + " | ".join(_fmt(v) for v in vals) + f" | **{_fmt(avg)}** |")
     return "\n".join(lines)
 
 
@@ -81,7 +82,7 @@ def write_lr_report(run_dirs: list[Path], out: Path, *, title: str, wall_time_s:
         f"- evaluation examples per language (after the XQuAD filter={cfg.task.xquad_filter}): "
         + ", ".join(f"{k} {v}" for k, v in n_eval.items()),
         f"- greedy decoding, at most {cfg.generate.max_new_tokens} new tokens",
-        "- training time per learning rate: " + ", ".join(f"{r['lr']:g}: {r['train_time_s']:.0f}s" for r in runs),
+        "- training time per learning rate: " + ", ".join(f"{fmt_lr(r['lr'])}: {r['train_time_s']:.0f}s" for r in runs),
     ]
     if wall_time_s is not None:
         sizes.append(f"- whole job wall time: {wall_time_s / 60:.1f} min (this run; model preparation excluded if it was cached)")

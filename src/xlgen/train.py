@@ -11,6 +11,7 @@ and `checkpoints/`; a killed run resumes from its last complete checkpoint with 
 from __future__ import annotations
 
 import math
+import shutil
 import random
 import time
 from dataclasses import dataclass
@@ -25,12 +26,13 @@ from xlgen.adaptation import get_method, parameter_report
 from xlgen.backbones import Backbone, load_backbone
 from xlgen.objectives import get_objective, objective_examples
 from xlgen.sampling import TrainingStream
-from xlgen.config import RunConfig, load_config, save_config
+from xlgen.config import RunConfig, load_config, save_config, to_dict
 from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_language
 from xlgen.io import append_jsonl, atomic_write_json, atomic_write_jsonl, ensure_writable_dir, read_jsonl_lenient
 from xlgen.languages import normalize_language
 from xlgen.tasks import Example, Task, get_task
+from xlgen.tracking import Trackers
 
 
 def resolve_device(name: str) -> torch.device:
@@ -152,7 +154,7 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Example]], backbone, model, task, cfg, device, precision) -> dict[str, dict]:
+def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Example]], backbone, model, task, cfg, device, precision, trackers=None) -> dict[str, dict]:
     results = {}
     for lang, examples in sets.items():
         metrics, rows = evaluate_language(backbone, model, examples, task, lang, cfg.generate, device=device, precision=precision, desc=f"{split} {lang} @{step}")
@@ -160,6 +162,8 @@ def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Ex
         sub = run_dir / "predictions" / ("" if split == "test" else f"dev-step{step}")
         atomic_write_jsonl(sub / f"{lang}.jsonl", rows)
         append_jsonl(run_dir / "metrics.jsonl", {"step": step, "split": split, "lang": lang, **metrics})
+        if trackers is not None:
+            trackers.log({f"{split}/{lang}/{k}": v for k, v in metrics.items()}, step)
     return results
 
 
@@ -218,6 +222,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         ckpt.truncate_log(run_dir / "train_log.jsonl", step)
         print(f"[xlgen] resuming {run_dir} from step {step}")
 
+    trackers = Trackers(cfg.tracking, run_dir, run_dir.name, to_dict(cfg))
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     model.train()
     t_start, tokens_done, target_done = time.time(), 0, 0
@@ -248,19 +253,21 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
             row = {"step": step, "loss": log_loss / max(log_tokens, 1), "lr": scheduler.get_last_lr()[0], "epoch": stream.epoch,
                    "target_tokens_per_s": target_done / elapsed, "tokens_per_s": tokens_done / elapsed}
             append_jsonl(run_dir / "train_log.jsonl", row)
+            trackers.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
             pbar.set_postfix(loss=f"{row['loss']:.3f}")
             if not math.isfinite(row["loss"]):
                 pbar.write(f"[xlgen] step {step}: loss is {row['loss']} (diverged at lr={cfg.train.lr:g})")
             log_loss, log_tokens = 0.0, 0
         if data.dev and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
-            evaluate_split(run_dir, "dev", step, data.dev, backbone, model, task, cfg, device, precision)
+            evaluate_split(run_dir, "dev", step, data.dev, backbone, model, task, cfg, device, precision, trackers)
         if step % cfg.train.save_every == 0 or step == cfg.train.steps:
             ckpt.save(run_dir, step, model, optimizer, scheduler, stream, keep=cfg.train.keep_checkpoints)
     pbar.close()
     train_time = time.time() - t_start
 
     ckpt.save_model(run_dir / "model", backbone, method, cfg.model.init_from or cfg.model.name)
-    test = evaluate_split(run_dir, "test", step, data.test, backbone, model, task, cfg, device, precision) if data.test else {}
+    test = evaluate_split(run_dir, "test", step, data.test, backbone, model, task, cfg, device, precision, trackers) if data.test else {}
+    trackers.close()
     dev_rows = [r for r in read_jsonl_lenient(run_dir / "metrics.jsonl") if r.get("split") == "dev"]
     results = {
         "run_dir": str(run_dir),
@@ -282,4 +289,6 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         "precision": precision,
     }
     atomic_write_json(run_dir / "results.json", results)
+    if not cfg.train.keep_checkpoints_after_finish:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return results

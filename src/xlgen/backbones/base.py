@@ -21,6 +21,9 @@ from xlgen.tasks.base import Example, Task
 class Encoded:
     input_ids: list[int]
     labels: list[int]  # empty for generation-only inputs
+    # Leading input tokens that depend on the input body only (decoder-only prompts: BOS + paragraph), so examples
+    # with the same body (XQuAD's questions about one paragraph) can share their computation in generation.
+    shared_prefix: int = 0
 
     @property
     def cost(self) -> tuple[int, int]:
@@ -66,6 +69,9 @@ class Backbone:
 
     def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
         raise NotImplementedError
+
+    # Families that can compute a prefix shared by several inputs once (see CausalBackbone) override this.
+    supports_shared_prefix = False
 
     def decode(self, ids: list[int]) -> str:
         """Raw text of generated ids up to the first end-of-sequence, special tokens kept (scoring removes them)."""

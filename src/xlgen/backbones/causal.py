@@ -80,7 +80,7 @@ class CausalBackbone(Backbone):
             room = max(self.max_input_length - len(bos) - len(tl), 0)
             prompt = bos + body[:room] + tl
             labels = (target[: self.max_target_length - 1] + [self.eos_id]) if with_target else []
-            out.append(Encoded(prompt, labels))
+            out.append(Encoded(prompt, labels, shared_prefix=len(bos) + min(len(body), room)))
         return out
 
     def batch_cost(self, costs: list[tuple[int, int]]) -> int:
@@ -126,6 +126,51 @@ class CausalBackbone(Backbone):
             logits = torch.tanh(logits / softcap) * softcap
         loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
         return loss, int(mask.sum())
+
+    supports_shared_prefix = True
+
+    @torch.no_grad()
+    def generate_shared(self, model, items: list[Encoded], target_lang: str, max_new_tokens: int, device) -> list[list[int]]:
+        """Greedy generation where rows that start with the same prefix (a paragraph asked several questions) compute
+        it once: the distinct prefixes are prefilled as a left-padded batch, their cache rows are repeated for the
+        rows that share them, and `generate` continues from that cache with each row's own suffix.
+
+        Rows are laid out as [left padding][prefix][padding][suffix]; padding is masked and position ids come from
+        the attention mask, so every row sees the positions it would see alone.
+        """
+        keys = [tuple(it.input_ids[: it.shared_prefix]) for it in items]
+        distinct = list(dict.fromkeys(keys))
+        group = torch.tensor([distinct.index(k) for k in keys], device=device)
+        p_len = max(len(k) for k in distinct)
+        s_len = max(len(it.input_ids) - it.shared_prefix for it in items)
+        pre_ids = torch.full((len(distinct), p_len), self.pad_id, dtype=torch.long)
+        pre_mask = torch.zeros((len(distinct), p_len), dtype=torch.long)
+        for i, k in enumerate(distinct):
+            pre_ids[i, p_len - len(k) :] = torch.tensor(k)
+            pre_mask[i, p_len - len(k) :] = 1
+        pre_ids, pre_mask = pre_ids.to(device), pre_mask.to(device)
+        positions = (pre_mask.cumsum(-1) - 1).clamp(min=0)
+        cache = model(input_ids=pre_ids, attention_mask=pre_mask, position_ids=positions, use_cache=True).past_key_values
+        cache.batch_select_indices(group)
+        n = len(items)
+        ids = torch.full((n, p_len + s_len), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, p_len + s_len), dtype=torch.long)
+        for r, it in enumerate(items):
+            suffix = it.input_ids[it.shared_prefix :]
+            ids[r, :p_len] = pre_ids[group[r]].cpu()
+            mask[r, :p_len] = pre_mask[group[r]].cpu()
+            ids[r, p_len + s_len - len(suffix) :] = torch.tensor(suffix)
+            mask[r, p_len + s_len - len(suffix) :] = 1
+        out = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            past_key_values=cache,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_id,
+        )
+        return out[:, p_len + s_len :].tolist()
 
     @torch.no_grad()
     def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:

@@ -1,0 +1,156 @@
+"""Training throughput and peak memory: xlgen's training step against transformers' Trainer / Seq2SeqTrainer.
+
+    python benchmarks/bench_train.py --model embedded --steps 6 --reps 3
+
+Same model, same English QA examples, same precision, same optimizer (Adam, fused), and the same number of real
+tokens per optimizer step on average: xlgen takes token-budget batches with length grouping (and, for decoder-only
+models, computes the output projection only at labelled positions); the Trainer gets a fixed batch size chosen so that
+its batches hold as many real tokens, padded to the longest example by its default collator (DataCollatorForSeq2Seq),
+and computes the full logits. Each contender runs one epoch over the same example set per repetition, alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PeakMemory, data_dir, device_name, machine, midsize_mt5, summary, timer, write_result  # noqa: E402
+
+
+def load(model_name: str):
+    import torch
+
+    from xlgen.backbones import load_backbone
+    from xlgen.config import ModelConfig
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return load_backbone(ModelConfig(name=model_name, max_input_length=384, max_target_length=32), device), device
+
+
+def examples(n: int, seed: int = 0):
+    from xlgen.config import DatasetSpec, TaskConfig
+    from xlgen.tasks import get_task
+
+    task = get_task(TaskConfig(name="qa"))
+    exs = task.load(DatasetSpec(path=str(data_dir() / "squad_v1.1_dev_reconstructed" / "squad_v1.1_dev_minus_xquad.json")), "en")
+    random.Random(seed).shuffle(exs)
+    return task, exs[:n]
+
+
+def xlgen_epoch(backbone, model, encoded, max_tokens, device, precision):
+    """One pass over `encoded` with xlgen's own training step (the code path of xlgen.train)."""
+    import torch
+
+    from xlgen.batching import token_budget_batches
+    from xlgen.train import make_optimizer
+
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], type("C", (), dict(optimizer="adam", lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0))())
+    batches = token_budget_batches([e.cost for e in encoded], max_tokens, seed=0, batch_cost=backbone.batch_cost)
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    model.train()
+    for idx in batches:
+        items = [encoded[i] for i in idx]
+        n_target = sum(len(e.labels) for e in items)
+        batch = backbone.collate(items, device)
+        with autocast:
+            loss, _ = backbone.loss(model, batch)
+        (loss / n_target).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return len(batches)
+
+
+def trainer_epoch(backbone, model, encoded, batch_size, device, precision, out_dir):
+    """One pass with transformers' Trainer and its default seq2seq collator (padding to the longest in the batch)."""
+    import datasets
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, Trainer, TrainingArguments
+
+    if backbone.is_encoder_decoder:
+        rows = [{"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels} for e in encoded]
+        args_cls, trainer_cls = Seq2SeqTrainingArguments, Seq2SeqTrainer
+    else:
+        rows = [{"input_ids": e.input_ids + e.labels, "attention_mask": [1] * (len(e.input_ids) + len(e.labels)), "labels": [-100] * len(e.input_ids) + e.labels} for e in encoded]
+        args_cls, trainer_cls = TrainingArguments, Trainer
+    ds = datasets.Dataset.from_list(rows)
+    args = args_cls(
+        output_dir=str(out_dir), per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=1e-5, weight_decay=0.0,
+        optim="adamw_torch_fused", lr_scheduler_type="constant", report_to=[], save_strategy="no", logging_strategy="no",
+        dataloader_num_workers=0, bf16=precision == "bf16", use_cpu=device == "cpu", disable_tqdm=True, seed=0,
+    )
+    collator = DataCollatorForSeq2Seq(backbone.tokenizer, model=model, padding="longest")
+    trainer = trainer_cls(model=model, args=args, train_dataset=ds, data_collator=collator)
+    trainer.train()
+    return (len(rows) + batch_size - 1) // batch_size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="embedded", help="embedded | midsize-mt5 | a model directory or hub name")
+    ap.add_argument("--examples", type=int, default=48)
+    ap.add_argument("--max-tokens", type=int, default=1500)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    import tempfile
+
+    import torch
+
+    name = args.model
+    if name == "midsize-mt5":
+        name = str(midsize_mt5(Path(tempfile.gettempdir()) / "xlgen-bench-midsize-mt5"))
+    backbone, device = load(name)
+    precision = "bf16" if device == "cuda" else "fp32"
+    task, exs = examples(args.examples)
+    encoded = backbone.encode(exs, task)
+    real = sum(len(e.input_ids) + len(e.labels) for e in encoded)
+    target = sum(len(e.labels) for e in encoded)
+    batches = len(__import__("xlgen.batching", fromlist=["x"]).token_budget_batches([e.cost for e in encoded], args.max_tokens, seed=0, batch_cost=backbone.batch_cost))
+    batch_size = max(1, round(len(encoded) / batches))  # same number of optimizer steps, so the same real tokens per step
+    base_state = copy.deepcopy(backbone.model.state_dict())
+    results = {"xlgen": [], "trainer": []}
+    memory = {"xlgen": [], "trainer": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.reps + 1):  # the first repetition warms up caches and allocators; not counted
+            for who in ("xlgen", "trainer"):
+                backbone.model.load_state_dict(base_state)
+                gc.collect()
+                with PeakMemory() as mem, timer() as t:
+                    if who == "xlgen":
+                        steps = xlgen_epoch(backbone, backbone.model, encoded, args.max_tokens, device, precision)
+                    else:
+                        steps = trainer_epoch(backbone, backbone.model, encoded, batch_size, device, precision, tmp)
+                if rep > 0:
+                    results[who].append(t["seconds"])
+                    memory[who].append(mem.added_mib if device == "cpu" else mem.peak_mib)
+                print(f"rep {rep} {who}: {steps} steps, {t['seconds']:.1f}s", flush=True)
+    out = {
+        "benchmark": "train",
+        "model": args.model,
+        "device": device_name(),
+        "machine": machine(),
+        "precision": precision,
+        "examples": len(encoded),
+        "real_tokens": real,
+        "target_tokens": target,
+        "xlgen_max_tokens": args.max_tokens,
+        "trainer_batch_size": batch_size,
+        "optimizer_steps": batches,
+        "seconds": {k: summary(v) for k, v in results.items()},
+        "target_tokens_per_s": {k: summary([target / s for s in v]) for k, v in results.items()},
+        "tokens_per_s": {k: summary([real / s for s in v]) for k, v in results.items()},
+        "peak_memory_mib": {k: summary(v) for k, v in memory.items()},
+        "memory_note": "GPU: allocator peak; CPU: resident-set growth over the process baseline during the epoch",
+    }
+    out["speedup"] = out["seconds"]["trainer"]["median"] / out["seconds"]["xlgen"]["median"]
+    path = write_result(args.out or f"train_{args.model.replace('/', '_')}", out)
+    print(f"xlgen {out['target_tokens_per_s']['xlgen']['median']:.1f} vs Trainer {out['target_tokens_per_s']['trainer']['median']:.1f} target tokens/s: {out['speedup']:.2f}x -> {path}")
+    del torch
+
+
+if __name__ == "__main__":
+    main()

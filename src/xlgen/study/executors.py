@@ -1,0 +1,129 @@
+"""Where a study's runs execute: in this process one after another, or as Ray tasks on a local or remote cluster.
+
+A job is a resolved run config and its run directory. `run_job` is what executes it anywhere: a finished run is not
+redone, an interrupted one resumes from its checkpoint, and a failure is recorded (`failed.json`) and returned, never
+raised, so one bad run does not stop a study.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from xlgen.io import atomic_write_json, read_json
+
+
+@dataclass
+class Job:
+    name: str
+    run_dir: str
+    config: dict  # the resolved run config, as plain data
+
+
+def finished(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / "results.json").exists()
+
+
+def run_job(job: Job, progress: bool = False) -> dict:
+    from xlgen.config import RunConfig, from_dict
+    from xlgen.train import train
+
+    run_dir = Path(job.run_dir)
+    if finished(run_dir):
+        return {"status": "done", "results": read_json(run_dir / "results.json"), "resumed": False, "executed": False}
+    t0 = time.time()
+    try:
+        resumable = (run_dir / "config.yaml").exists() and (run_dir / "checkpoints").exists()
+        if resumable:
+            results = train(resume_dir=run_dir, progress=progress)
+        else:
+            results = train(from_dict(RunConfig, job.config), progress=progress)
+        (run_dir / "failed.json").unlink(missing_ok=True)
+        return {"status": "done", "results": results, "resumed": resumable, "executed": True, "seconds": time.time() - t0}
+    except Exception as e:  # any failure of one run is data for the study, not a crash of it
+        error = f"{type(e).__name__}: {e}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "failed.json", {"error": error, "traceback": traceback.format_exc()})
+        return {"status": "failed", "error": error, "executed": True, "seconds": time.time() - t0}
+    finally:
+        gc.collect()
+
+
+class LocalExecutor:
+    """One run after another in this process: the default, and all a CPU needs."""
+
+    def __init__(self, cfg, progress: bool = True):
+        self.progress = progress
+
+    def run(self, jobs: list[Job], on_done: Callable[[Job, dict], None]) -> None:
+        for job in jobs:
+            on_done(job, run_job(job, progress=self.progress))
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Each run a Ray task asking for its resources (`cpus_per_run`, `gpus_per_run`): a local cluster started on
+    demand, or an existing one by address. Results are collected as tasks finish."""
+
+    def __init__(self, cfg, progress: bool = True):
+        try:
+            import ray
+        except ImportError:
+            from xlgen.errors import XlgenError
+
+            raise XlgenError("executor.kind=ray needs Ray: pip install 'ray[default]'") from None
+        self.ray = ray
+        self.cfg = cfg
+        self.started_here = False
+        if not ray.is_initialized():
+            src = str(Path(__file__).resolve().parents[2])
+            env = {"env_vars": {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}}
+            kwargs = dict(runtime_env=env, include_dashboard=False, logging_level="ERROR", log_to_driver=progress)
+            if cfg.address:
+                ray.init(address=cfg.address, **kwargs)
+            else:
+                ray.init(num_cpus=cfg.num_cpus, **kwargs)
+                self.started_here = True
+        self.remote = ray.remote(_ray_run_job).options(num_cpus=cfg.cpus_per_run, num_gpus=cfg.gpus_per_run, max_retries=0)
+
+    def run(self, jobs: list[Job], on_done: Callable[[Job, dict], None]) -> None:
+        pending = {self.remote.remote(job): job for job in jobs}
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                job = pending.pop(ref)
+                try:
+                    result = self.ray.get(ref)
+                except Exception as e:  # the worker died (OOM kill, node lost): record, go on
+                    result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "executed": True}
+                on_done(job, result)
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def _ray_run_job(job: Job) -> dict:
+    # Workers share the CPU with each other: one thread each avoids oversubscription (Ray sets OMP_NUM_THREADS to
+    # the task's num_cpus; torch reads it at import).
+    return run_job(job, progress=False)
+
+
+def make_executor(cfg, progress: bool = True):
+    return {"local": LocalExecutor, "ray": RayExecutor}[cfg.kind](cfg, progress=progress)
+
+
+def invocation_id() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use `xlgen study`")

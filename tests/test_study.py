@@ -1,0 +1,129 @@
+"""Studies on tiny models: the LR protocol end to end, in-process and on a local two-worker Ray cluster, and a study
+driver killed mid-way that finishes on rerun without redoing finished runs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xlgen.study.runner import run_study
+from xlgen.testing import tiny_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_study(tmp_path: Path, data_dir: Path, name: str, executor: dict | None = None) -> Path:
+    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
+    base = {
+        "model": {"name": str(tiny_model("mt5")), "max_input_length": 48, "max_target_length": 16},
+        "task": {"name": "qa"},
+        "data": {
+            "train": [{"path": xquad, "lang": "en", "max_examples": 12}],
+            "dev": {"path": xquad, "max_examples": 3},
+            "test": {"path": xquad, "max_examples": 3},
+        },
+        "train": {"steps": 3, "warmup_steps": 1, "max_tokens": 300, "eval_every": 3, "save_every": 3, "log_every": 3},
+        "generate": {"max_new_tokens": 3},
+    }
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    study = {
+        "name": name,
+        "base": "base.yaml",
+        "models": {"tiny": {}},
+        "tasks": {"xquad": {}},
+        "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapter_dim": 4}},
+        "seeds": [0, 1],
+        "validation_languages": ["th", "vi"],
+        "test_languages": ["en", "de"],
+        "protocol": {"min_lr": 1e-6, "max_lr": 1e-2},
+        "executor": executor or {"kind": "local"},
+        "output_dir": str(tmp_path / name),
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def _selected(summary):
+    return sorted((s["model"], s["task"], s["method"], s["lr"], s["it"]) for s in summary["selected"])
+
+
+@pytest.fixture(scope="module")
+def local_study(tmp_path_factory, data_dir):
+    tmp = tmp_path_factory.mktemp("study-local")
+    path = write_study(tmp, data_dir, "local")
+    return path, run_study(path, progress=False)
+
+
+def test_local_study_runs_the_protocol(local_study):
+    path, summary = local_study
+    out = Path(yaml.safe_load(path.read_text())["output_dir"])
+    selected = _selected(summary)
+    assert [s[2] for s in selected] == ["adapters", "full"] and all(s[3] is not None for s in selected)
+    phases = {d["phase"] for d in summary["decisions"]}
+    assert "final" in phases and ("plr" in phases or "refine-3x" in phases)
+    runs = list((out / "runs").iterdir())
+    keys = [json.loads((r / "study_key.json").read_text()) for r in runs]
+    assert {k["seed"] for k in keys} == {0, 1}  # chosen settings rerun with the second seed
+    assert {k["lr"] for k in keys if k["method"] == "full"} >= {1e-3, 1e-4, 1e-5}
+    assert all((r / "results.json").exists() for r in runs)
+    # A rerun finds everything finished and executes nothing.
+    before = len((out / "executions.jsonl").read_text().splitlines())
+    again = run_study(path, progress=False)
+    assert _selected(again) == selected
+    assert len((out / "executions.jsonl").read_text().splitlines()) == before
+
+
+def test_ray_two_workers_select_the_same_settings(tmp_path, data_dir, local_study):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
+    path = write_study(tmp_path, data_dir, "ray", executor={"kind": "ray", "num_cpus": 2, "cpus_per_run": 1})
+    summary = run_study(path, progress=False)
+    assert _selected(summary) == _selected(local_study[1])
+    log = [json.loads(line) for line in (tmp_path / "ray" / "executions.jsonl").read_text().splitlines()]
+    assert all(r["status"] == "done" for r in log)
+
+
+def test_failed_run_is_recorded_and_the_study_goes_on(tmp_path, data_dir):
+    path = write_study(tmp_path, data_dir, "failing")
+    study = yaml.safe_load(path.read_text())
+    study["methods"]["broken"] = {"adaptation.method": "lora", "adaptation.lora_target_modules": ["no_such_module"]}
+    study["protocol"]["own_search_methods"] = ["full", "adapters", "broken"]
+    study["methods"].pop("adapters")
+    path.write_text(yaml.safe_dump(study))
+    summary = run_study(path, progress=False)
+    sel = {s["method"]: s for s in summary["selected"]}
+    assert sel["full"]["lr"] is not None and sel["broken"]["lr"] is None
+    failed = list((tmp_path / "failing" / "runs").glob("*/failed.json"))
+    assert failed and "no_such_module" in json.loads(failed[0].read_text())["error"]
+
+
+def test_killed_driver_resumes_without_redoing_finished_runs(tmp_path, data_dir, local_study):
+    path = write_study(tmp_path, data_dir, "killed")
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "xlgen", "study", str(path), "--no-progress", "--no-report"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(out.glob("runs/*/results.json"))) < 3:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {p.parent.name for p in out.glob("runs/*/results.json")}
+    assert len(done_before) >= 3
+    first = [json.loads(line) for line in (out / "executions.jsonl").read_text().splitlines()]
+    assert not any(r["run_dir"].endswith(tuple(done_before)) and False for r in first)
+
+    r = subprocess.run([sys.executable, "-m", "xlgen", "study", str(path), "--no-progress", "--no-report"], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    log = [json.loads(line) for line in (out / "executions.jsonl").read_text().splitlines()]
+    invocations = sorted({row["invocation"] for row in log}, key=lambda i: [row["invocation"] for row in log].index(i))
+    second = [row for row in log if row["invocation"] == invocations[-1]]
+    redone = [row["run"] for row in second if Path(row["run_dir"]).name in done_before]
+    assert not redone, f"finished runs were executed again: {redone}"
+    assert second, "the rerun had work left to do"
+    assert _selected(json.loads(r.stdout)) == _selected(local_study[1])
