@@ -150,7 +150,8 @@ class CausalBackbone(Backbone):
             pre_mask[i, p_len - len(k) :] = 1
         pre_ids, pre_mask = pre_ids.to(device), pre_mask.to(device)
         positions = (pre_mask.cumsum(-1) - 1).clamp(min=0)
-        cache = model(input_ids=pre_ids, attention_mask=pre_mask, position_ids=positions, use_cache=True).past_key_values
+        # Only the cache is needed from the prefill: the body alone, no output projection over the vocabulary.
+        cache = causal_body(model)(input_ids=pre_ids, attention_mask=pre_mask, position_ids=positions, use_cache=True).past_key_values
         cache.batch_select_indices(group)
         n = len(items)
         ids = torch.full((n, p_len + s_len), self.pad_id, dtype=torch.long)
