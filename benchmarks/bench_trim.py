@@ -42,8 +42,12 @@ def main() -> None:
     corpora = [str(d / "squad_v1.1_dev_reconstructed" / "squad_v1.1_dev_minus_xquad.json")] + [str(d / "xquad" / f"xquad.{lang}.json") for lang in LANGS]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
+        from xlgen.languages import language_name
+
+        # The prompt template is text the model reads too: its words must survive trimming.
+        prompts = [f"\nAnswer in {language_name(lang)}:" for lang in LANGS]
         with timer() as t:
-            report = trim_vocab(str(ensure_prepared()), corpora, str(Path(tmp) / "trimmed"))
+            report = trim_vocab(str(ensure_prepared()), corpora, str(Path(tmp) / "trimmed"), keep_tokens=prompts)
         models = {"full vocabulary": "embedded", "trimmed": str(Path(tmp) / "trimmed")}
         task, train_exs = examples(args.examples)
         qa = get_task(TaskConfig(name="qa"))
@@ -67,7 +71,8 @@ def main() -> None:
                     train_t[k].append(tt["seconds"])
                     gen_t[k].append(tg["seconds"])
                 print(f"rep {rep} {k}: train {tt['seconds']:.1f}s generate {tg['seconds']:.1f}s", flush=True)
-    identical = outputs["full vocabulary"] == outputs["trimmed"]
+    same = sum(a == b for a, b in zip(outputs["full vocabulary"], outputs["trimmed"]))
+    identical = same == len(test)
     tr = summary([a / b for a, b in zip(train_t["full vocabulary"], train_t["trimmed"])])["median"]
     gr = summary([a / b for a, b in zip(gen_t["full vocabulary"], gen_t["trimmed"])])["median"]
     md = "\n".join([
@@ -78,11 +83,13 @@ def main() -> None:
         f"| weights file | {report['file_bytes_before'] / 2**20:.0f} MiB | {report['file_bytes_after'] / 2**20:.0f} MiB | |",
         f"| training epoch ({args.examples} examples), s | {summary(train_t['full vocabulary'])['median']:.1f} | {summary(train_t['trimmed'])['median']:.1f} | **{tr:.2f}×** faster |",
         f"| XQuAD-de generation ({args.questions} questions), s | {summary(gen_t['full vocabulary'])['median']:.1f} | {summary(gen_t['trimmed'])['median']:.1f} | **{gr:.2f}×** faster |",
-        "", f"Greedy outputs identical: **{identical}**.",
+        "", f"Greedy outputs identical to the untrimmed model's: **{same} of {len(test)}**. (The untrained base model",
+        "continues a prompt with free text; where it picks a token no corpus uses, the trimmed model cannot. Extractive",
+        "answers of a finetuned model are spans of the paragraph, covered by construction; the tests check identity there.)",
     ])
     write_result("trim_embedded", {"benchmark": "trim", "device": device_name(), "machine": machine(), "report": report, "train_seconds": {k: summary(v) for k, v in train_t.items()},
                                    "generate_seconds": {k: summary(v) for k, v in gen_t.items()}, "identical": identical, "markdown": md,
-                                   "summary": {"vocab_after": report["vocab_after"], "train_speedup": tr, "generate_speedup": gr, "identical": identical, "device": device_name()}})
+                                   "summary": {"vocab_after": report["vocab_size_after"], "train_speedup": tr, "generate_speedup": gr, "identical": identical, "identical_outputs": same, "outputs": len(test), "device": device_name()}})
     print(md)
 
 

@@ -81,7 +81,7 @@ def test_local_study_runs_the_protocol(local_study):
 
 
 def test_ray_two_workers_select_the_same_settings(tmp_path, data_dir, local_study):
-    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ray[default]')")
+    pytest.importorskip("ray", reason="Ray is not installed (pip install ray)")
     path = write_study(tmp_path, data_dir, "ray", executor={"kind": "ray", "num_cpus": 2, "cpus_per_run": 1})
     summary = run_study(path, progress=False)
     assert _selected(summary) == _selected(local_study[1])
@@ -127,3 +127,15 @@ def test_killed_driver_resumes_without_redoing_finished_runs(tmp_path, data_dir,
     assert not redone, f"finished runs were executed again: {redone}"
     assert second, "the rerun had work left to do"
     assert _selected(json.loads(r.stdout)) == _selected(local_study[1])
+
+
+def test_report_renders_from_a_real_study(local_study, tmp_path):
+    from xlgen.study.report import write_report
+
+    path, summary = local_study
+    out = write_report(yaml.safe_load(path.read_text())["output_dir"], tmp_path / "report")
+    md = Path(out["report_md"]).read_text()
+    rows = Path(out["results_csv"]).read_text().splitlines()
+    assert len(rows) > 10 and "table 4" in md.lower()
+    for s in summary["selected"]:
+        assert s["method"] in md

@@ -79,7 +79,7 @@ class RayExecutor:
         except ImportError:
             from xlgen.errors import XlgenError
 
-            raise XlgenError("executor.kind=ray needs Ray: pip install 'ray[default]'") from None
+            raise XlgenError("executor.kind=ray needs Ray: pip install ray") from None
         self.ray = ray
         self.cfg = cfg
         self.started_here = False
