@@ -37,7 +37,7 @@ METHODS = [
 def run(name, method, lr, extra, out: Path, steps: int) -> dict:
     run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "").replace("+", "plus")
     if not (run_dir / "results.json").exists():
-        cmd = [sys.executable, "-m", "xlgen", "train", str(REPO / "configs/bench/methods.yaml"), f"adaptation.method={method}", f"train.lr={lr}", f"train.steps={steps}", f"output_dir={run_dir}", "--no-progress", *extra]
+        cmd = [sys.executable, "-m", "xlgen", "train", str(REPO / "configs/bench/methods.yaml"), f"adaptation.method={method}", f"train.lr={lr}", f"train.steps={steps}", f"output_dir={run_dir}", *extra, "--no-progress"]
         if run_dir.exists():
             cmd = [sys.executable, "-m", "xlgen", "train", "--resume", str(run_dir), "--no-progress"]
         t0 = time.time()
