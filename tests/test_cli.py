@@ -135,3 +135,24 @@ def test_train_bad_inputs(tmp_path, data_dir):
     assert_clean_error(xlgen("generate", tiny_model("t5"), "--lang", "xx", stdin="a\n"), "xx")
     assert_clean_error(xlgen("generate", tiny_model("mbart50"), "--lang", "yo", stdin="a\n"), "no language code")
     assert_clean_error(xlgen("train", "--resume", tmp_path / "nothing"), "not a run directory")
+
+
+def test_intermediate_tune_and_trim_vocab_commands(tmp_path, data_dir):
+    raw = data_dir / "ud_monolingual_text" / "ud_text.{lang}.txt"
+    cfg = tmp_path / "it.yaml"
+    cfg.write_text(f"""
+model: {{name: "{tiny_model('t5')}", max_input_length: 48, max_target_length: 24}}
+data:
+  raw: {{path: "{raw}", languages: [de, zh], max_lines: 100}}
+  objective: {{name: prefix_lm, segment_chars: 150}}
+train: {{steps: 2, warmup_steps: 1, max_tokens: 300, save_every: 2}}
+output_dir: "{tmp_path / 'it'}"
+""")
+    r = xlgen("intermediate-tune", cfg, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"].endswith("model") and (tmp_path / "it" / "model" / "config.json").exists()
+    r = xlgen("trim-vocab", tmp_path / "it", "--corpora", data_dir / "ud_monolingual_text" / "ud_text.de.txt", "--out", tmp_path / "trimmed")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["vocab_size_after"] < report["vocab_size_before"]
+    assert_clean_error(xlgen("trim-vocab", tmp_path / "it", "--corpora", tmp_path / "missing.txt", "--out", tmp_path / "t2"), "missing.txt")

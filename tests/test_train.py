@@ -198,3 +198,4 @@ def test_unknown_tracker_is_a_clear_error(tmp_path, data_dir):
     cfg.tracking = ["comet"]
     with pytest.raises(XlgenError, match="unknown tracker 'comet'"):
         train(cfg, progress=False)
+

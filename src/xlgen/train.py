@@ -154,10 +154,10 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Example]], backbone, model, task, cfg, device, precision, trackers=None) -> dict[str, dict]:
+def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Example]], backbone, model, task, cfg, device, precision, trackers=None, progress: bool = True) -> dict[str, dict]:
     results = {}
     for lang, examples in sets.items():
-        metrics, rows = evaluate_language(backbone, model, examples, task, lang, cfg.generate, device=device, precision=precision, desc=f"{split} {lang} @{step}")
+        metrics, rows = evaluate_language(backbone, model, examples, task, lang, cfg.generate, device=device, precision=precision, desc=f"{split} {lang} @{step}", progress=progress)
         results[lang] = metrics
         sub = run_dir / "predictions" / ("" if split == "test" else f"dev-step{step}")
         atomic_write_jsonl(sub / f"{lang}.jsonl", rows)
@@ -259,14 +259,14 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
                 pbar.write(f"[xlgen] step {step}: loss is {row['loss']} (diverged at lr={cfg.train.lr:g})")
             log_loss, log_tokens = 0.0, 0
         if data.dev and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
-            evaluate_split(run_dir, "dev", step, data.dev, backbone, model, task, cfg, device, precision, trackers)
+            evaluate_split(run_dir, "dev", step, data.dev, backbone, model, task, cfg, device, precision, trackers, progress)
         if step % cfg.train.save_every == 0 or step == cfg.train.steps:
             ckpt.save(run_dir, step, model, optimizer, scheduler, stream, keep=cfg.train.keep_checkpoints)
     pbar.close()
     train_time = time.time() - t_start
 
     ckpt.save_model(run_dir / "model", backbone, method, cfg.model.init_from or cfg.model.name)
-    test = evaluate_split(run_dir, "test", step, data.test, backbone, model, task, cfg, device, precision, trackers) if data.test else {}
+    test = evaluate_split(run_dir, "test", step, data.test, backbone, model, task, cfg, device, precision, trackers, progress) if data.test else {}
     trackers.close()
     dev_rows = [r for r in read_jsonl_lenient(run_dir / "metrics.jsonl") if r.get("split") == "dev"]
     results = {
