@@ -42,13 +42,14 @@ def examples(n: int, seed: int = 0):
     return task, exs[:n]
 
 
-def xlgen_epoch(backbone, model, encoded, max_tokens, device, precision):
+def xlgen_epoch(backbone, model, encoded, max_tokens, device, precision, loss_fn=None):
     """One pass over `encoded` with xlgen's own training step (the code path of xlgen.train)."""
     import torch
 
     from xlgen.batching import token_budget_batches
     from xlgen.train import make_optimizer
 
+    loss_fn = loss_fn or backbone.loss
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], type("C", (), dict(optimizer="adam", lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0))())
     batches = token_budget_batches([e.cost for e in encoded], max_tokens, seed=0, batch_cost=backbone.batch_cost)
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -58,7 +59,7 @@ def xlgen_epoch(backbone, model, encoded, max_tokens, device, precision):
         n_target = sum(len(e.labels) for e in items)
         batch = backbone.collate(items, device)
         with autocast:
-            loss, _ = backbone.loss(model, batch)
+            loss, _ = loss_fn(model, batch)
         (loss / n_target).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -95,6 +96,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=1500)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--compile", action="store_true", help="add a contender: xlgen with train.compile (inductor)")
     args = ap.parse_args()
     import tempfile
 
@@ -112,18 +114,29 @@ def main() -> None:
     batches = len(__import__("xlgen.batching", fromlist=["x"]).token_budget_batches([e.cost for e in encoded], args.max_tokens, seed=0, batch_cost=backbone.batch_cost))
     batch_size = max(1, round(len(encoded) / batches))  # same number of optimizer steps, so the same real tokens per step
     base_state = copy.deepcopy(backbone.model.state_dict())
-    results = {"xlgen": [], "trainer": []}
-    memory = {"xlgen": [], "trainer": []}
+    contenders = ["xlgen", "trainer"] + (["xlgen+compile"] if args.compile else [])
+    results = {k: [] for k in contenders}
+    memory = {k: [] for k in contenders}
+    compiled = None
+    if args.compile:
+        from xlgen.train import loss_function
+
+        compiled = loss_function(backbone, type("C", (), dict(compile=True, compile_backend="inductor"))())
+    compile_s = None
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps + 1):  # the first repetition warms up caches and allocators; not counted
-            for who in ("xlgen", "trainer"):
+            for who in contenders:
                 backbone.model.load_state_dict(base_state)
                 gc.collect()
                 with PeakMemory() as mem, timer() as t:
                     if who == "xlgen":
                         steps = xlgen_epoch(backbone, backbone.model, encoded, args.max_tokens, device, precision)
+                    elif who == "xlgen+compile":
+                        steps = xlgen_epoch(backbone, backbone.model, encoded, args.max_tokens, device, precision, compiled)
                     else:
                         steps = trainer_epoch(backbone, backbone.model, encoded, batch_size, device, precision, tmp)
+                if rep == 0 and who == "xlgen+compile":
+                    compile_s = t["seconds"]  # the warm-up epoch: compilation for every new shape class
                 if rep > 0:
                     results[who].append(t["seconds"])
                     memory[who].append(mem.added_mib if device == "cpu" else mem.peak_mib)
@@ -147,6 +160,9 @@ def main() -> None:
         "memory_note": "GPU: allocator peak; CPU: resident-set growth over the process baseline during the epoch",
     }
     out["speedup"] = out["seconds"]["trainer"]["median"] / out["seconds"]["xlgen"]["median"]
+    if args.compile:
+        out["compile_speedup_vs_eager"] = out["seconds"]["xlgen"]["median"] / out["seconds"]["xlgen+compile"]["median"]
+        out["compile_warmup_epoch_s"] = compile_s
     path = write_result(args.out or f"train_{args.model.replace('/', '_')}", out)
     print(f"xlgen {out['target_tokens_per_s']['xlgen']['median']:.1f} vs Trainer {out['target_tokens_per_s']['trainer']['median']:.1f} target tokens/s: {out['speedup']:.2f}x -> {path}")
     del torch

@@ -53,6 +53,22 @@ def render() -> None:
                   f"Memory: {r['memory_note']}.", ""]
         key = "train_speedup_vs_trainer" if name == "train_embedded" else f"train_speedup_vs_trainer_{name.split('_', 1)[1]}"
         latest[key] = {"value": r["speedup"], "model": r["model"], "device": r["device"]}
+    r = load("train_embedded_compile")
+    if r:
+        s = r["seconds"]
+        lines += ["## torch.compile (`train.compile: true`): embedded Gemma-3-270M", "",
+                  f"{r['device']}, {r['precision']}; the training benchmark above with a third contender, xlgen's step with its loss compiled "
+                  f"(inductor, dynamic shapes); {r['examples']} examples, {r['optimizer_steps']} optimizer steps per epoch, {s['xlgen']['n']} timed epochs after a warm-up epoch.", "",
+                  "| | seconds per epoch | peak memory (MiB) |", "|---|---|---|",
+                  f"| xlgen | {fmt(s['xlgen'])} | {fmt(r['peak_memory_mib']['xlgen'], 0)} |",
+                  f"| xlgen + torch.compile | {fmt(s['xlgen+compile'])} | {fmt(r['peak_memory_mib']['xlgen+compile'], 0)} |",
+                  f"| Trainer | {fmt(s['trainer'])} | {fmt(r['peak_memory_mib']['trainer'], 0)} |", "",
+                  f"Compiled vs eager, once compiled: **{r['compile_speedup_vs_eager']:.2f}×**; the warm-up epoch that compiles took "
+                  f"{r['compile_warmup_epoch_s']:.0f} s. Per step that is {s['xlgen']['median'] / r['optimizer_steps']:.1f} s eager vs "
+                  f"{s['xlgen+compile']['median'] / r['optimizer_steps']:.1f} s compiled, so compiling pays for itself after about "
+                  f"{r['compile_warmup_epoch_s'] / max(1e-9, (s['xlgen']['median'] - s['xlgen+compile']['median']) / r['optimizer_steps']):.0f} steps on this machine: "
+                  "a gain for the paper's 20k-step runs, a loss for short ones (hence off by default).", ""]
+        latest["train_compile_speedup_vs_eager"] = {"value": r["compile_speedup_vs_eager"], "compile_seconds": r["compile_warmup_epoch_s"], "model": r["model"], "device": r["device"]}
     for name, label in (("generate_embedded", "embedded Gemma-3-270M"), ("generate_midsize-mt5", "mid-size random mT5")):
         r = load(name)
         if not r:
@@ -78,7 +94,7 @@ def render() -> None:
     if r:
         lines += ["## Vocabulary trimming: embedded Gemma-3-270M", "", r["markdown"], ""]
         latest["trim_vocab"] = r["summary"]
-    for name in sorted(p.stem for p in RESULTS.glob("gpu_*.json")):
+    for name in sorted(p.stem for p in RESULTS.glob("gpu_*.json") if not p.stem.endswith("_tiny")):
         r = load(name)
         lines += [f"## GPU: {r['model']}", "", r["markdown"], ""]
         latest[name] = r["summary"]
@@ -104,6 +120,12 @@ def main() -> None:
         run("bench_generate.py", "--model", "midsize-mt5", "--reps", reps, "--questions", "96")
         run("bench_generate.py", "--model", "embedded", "--reps", reps, "--questions", "24" if args.quick else "48")
         run("bench_trim.py", "--reps", reps)
+        if not args.quick:  # compiling the embedded model takes ~10 minutes on 2 CPU cores
+            run("bench_train.py", "--model", "embedded", "--reps", "2", "--examples", "16", "--compile", "--out", "train_embedded_compile")
+        import torch
+
+        if torch.cuda.is_available():
+            run("bench_gpu.py", "--reps", reps)
     render()
 
 

@@ -106,6 +106,35 @@ def test_causal_loss_only_on_target_tokens(data_dir):
     assert prompt.rstrip().endswith("Answer in German:")
 
 
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "causal"])
+def test_seq2seq_loss_matches_the_models_own(data_dir, family):
+    """The loss builds decoder inputs itself (sparing the model's unused second loss); the value must not change."""
+    from xlgen.backbones import load_backbone
+    from xlgen.tasks import get_task
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=96))
+    task = get_task(TaskConfig(name="qa"))
+    exs = task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=4), "en")
+    batch = backbone.collate(backbone.encode(exs, task), "cpu")
+    loss_sum, n = backbone.loss(backbone.model, batch)
+    out = backbone.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    assert n == int((batch["labels"] != -100).sum())
+    assert torch.allclose(loss_sum / n, out.loss, atol=1e-5)
+
+
+def test_compiled_loss_trains_like_eager(tmp_path, data_dir):
+    """`train.compile` traces xlgen's loss (the label-only projection included) without changing what is learned.
+    The aot_eager backend checks the tracing without generating C++ kernels (the slow part on CPU)."""
+    losses = {}
+    for comp in (False, True):
+        cfg = small_run(tmp_path / str(comp), "causal", data_dir, steps=3, eval_every=100, save_every=100, compile=comp, compile_backend="aot_eager")
+        cfg.data.dev, cfg.data.test = None, None
+        train(cfg, progress=False)
+        losses[comp] = [json.loads(line)["loss"] for line in open(Path(cfg.output_dir) / "train_log.jsonl")]
+    assert len(losses[True]) == 3
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+
+
 def test_input_cropped_but_question_kept(data_dir):
     from xlgen.backbones import load_backbone
     from xlgen.tasks import get_task
@@ -191,6 +220,59 @@ def test_tensorboard_tracking_mirrors_the_logs(tmp_path, data_dir):
     tags = set(acc.Tags()["scalars"])
     assert {"train/loss", "dev/es/f1", "test/de/f1", "test/zh/lang_correct"} <= tags
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+
+
+def test_mlflow_tracking_mirrors_the_logs(tmp_path, data_dir, monkeypatch):
+    pytest.importorskip("mlflow", reason="mlflow is not installed")
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = small_run(tmp_path, "t5", data_dir, steps=2)
+    cfg.tracking = ["mlflow"]
+    train(cfg, progress=False)
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs(experiment_ids=[e.experiment_id for e in client.search_experiments()])
+    assert [r.info.run_name for r in runs] == ["t5"] and runs[0].info.status == "FINISHED"
+    assert runs[0].data.params["train.lr"] == "0.001"
+    assert [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss")] == [1, 2]
+    assert {"dev/es/f1", "test/de/f1", "test/zh/lang_correct"} <= set(runs[0].data.metrics)
+
+
+def test_wandb_tracking_mirrors_the_logs(tmp_path, data_dir, monkeypatch):
+    pytest.importorskip("wandb", reason="wandb is not installed")
+    monkeypatch.setenv("WANDB_MODE", "offline")  # no account, no network: the run is written locally
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    from xlgen.tracking import Trackers
+
+    # An offline run keeps its history in a binary log that only `wandb sync` reads, so the test records what xlgen
+    # hands to the real run's `log` (which still runs) and reads the live run's config before xlgen finishes it.
+    logged, seen = [], {}
+    log, close = wandb.Run.log, Trackers.close
+
+    def log_and_record(self, data, step=None, **kw):
+        logged.append((step, dict(data)))
+        return log(self, data, step=step, **kw)
+
+    def close_and_record(self):
+        for kind, handle in self.backends:
+            if kind == "wandb":
+                seen.update(config=dict(handle.config), name=handle.name, summary=dict(handle.summary))
+        close(self)
+
+    monkeypatch.setattr(wandb.Run, "log", log_and_record)
+    monkeypatch.setattr(Trackers, "close", close_and_record)
+    cfg = small_run(tmp_path, "t5", data_dir, steps=2)
+    cfg.tracking = ["wandb"]
+    train(cfg, progress=False)
+    assert seen["name"] == "t5" and seen["config"]["train"]["lr"] == 0.001
+    assert "train/loss" in seen["summary"]  # step 1 was committed to the run while it trained
+    assert [step for step, data in logged if "train/loss" in data] == [1, 2]
+    keys = {k for _, data in logged for k in data}
+    assert {"dev/es/f1", "test/de/f1", "test/zh/lang_correct"} <= keys
+    runs = list((Path(cfg.output_dir) / "wandb").glob("offline-run-*/*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
 
 
 def test_unknown_tracker_is_a_clear_error(tmp_path, data_dir):

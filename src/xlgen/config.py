@@ -173,6 +173,11 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # torch.compile the loss computation (the model's forward included). Each new batch shape costs a compile
+    # (dynamic shapes limit how many); worth it on GPU for long runs, slower on CPU (see BENCHMARKS.md). The backend
+    # is torch's (`inductor`; `aot_eager` checks tracing without generating kernels).
+    compile: bool = False
+    compile_backend: str = "inductor"
 
 
 @dataclass(kw_only=True)

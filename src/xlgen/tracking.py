@@ -50,7 +50,9 @@ class Trackers:
     def _open_mlflow(run_dir: Path, run_name: str, config: dict):
         import mlflow
 
-        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", (run_dir.parent / "mlruns").resolve().as_uri()))
+        # Without MLFLOW_TRACKING_URI, one SQLite store beside the run directories (MLflow's own default store
+        # kind; its file store is deprecated), so the runs of a study land in one place.
+        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(run_dir.parent / 'mlflow.db').resolve()}")
         run = mlflow.start_run(run_name=run_name)
         mlflow.log_params({k: v for k, v in _flatten(config).items()})
         return ("mlflow", run)
@@ -59,7 +61,7 @@ class Trackers:
     def _open_wandb(run_dir: Path, run_name: str, config: dict):
         import wandb
 
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "xlgen"), name=run_name, config=config, dir=str(run_dir), reinit=True)
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "xlgen"), name=run_name, config=config, dir=str(run_dir), reinit="finish_previous")
         return ("wandb", run)
 
     def log(self, metrics: dict[str, float], step: int) -> None:

@@ -11,8 +11,8 @@ and `checkpoints/`; a killed run resumes from its last complete checkpoint with 
 from __future__ import annotations
 
 import math
-import shutil
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +24,13 @@ from tqdm.auto import tqdm
 from xlgen import checkpoint as ckpt
 from xlgen.adaptation import get_method, parameter_report
 from xlgen.backbones import Backbone, load_backbone
-from xlgen.objectives import get_objective, objective_examples
-from xlgen.sampling import TrainingStream
 from xlgen.config import RunConfig, load_config, save_config, to_dict
 from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_language
 from xlgen.io import append_jsonl, atomic_write_json, atomic_write_jsonl, ensure_writable_dir, read_jsonl_lenient
 from xlgen.languages import normalize_language
+from xlgen.objectives import get_objective, objective_examples
+from xlgen.sampling import TrainingStream
 from xlgen.tasks import Example, Task, get_task
 from xlgen.tracking import Trackers
 
@@ -148,6 +148,15 @@ def make_scheduler(optimizer, cfg):
     return get_inverse_sqrt_schedule(optimizer, num_warmup_steps=cfg.warmup_steps)
 
 
+def loss_function(backbone: Backbone, cfg):
+    """The backbone's loss, compiled when `train.compile` asks for it. The function is compiled rather than the
+    module so the decoder-only path (body, then the projection at labelled positions) is compiled as well; its
+    data-dependent selection becomes a graph break, not an error."""
+    if not cfg.compile:
+        return backbone.loss
+    return torch.compile(backbone.loss, dynamic=True, backend=cfg.compile_backend)
+
+
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -224,6 +233,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
 
     trackers = Trackers(cfg.tracking, run_dir, run_dir.name, to_dict(cfg))
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    loss_fn = loss_function(backbone, cfg.train)
     model.train()
     t_start, tokens_done, target_done = time.time(), 0, 0
     log_loss, log_tokens = 0.0, 0
@@ -234,7 +244,7 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         for items in micro:
             batch = backbone.collate(items, device)
             with autocast:
-                loss_sum, _ = backbone.loss(model, batch)
+                loss_sum, _ = loss_fn(model, batch)
             (loss_sum / n_target).backward()
             log_loss += loss_sum.item()
             tokens_done += sum(len(e.input_ids) + len(e.labels) for e in items)

@@ -63,8 +63,9 @@ class Backbone:
         raise NotImplementedError
 
     # -- training and generation ------------------------------------------------------------------------------------
-    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-        """Summed token cross-entropy over labelled positions and their count (the caller normalizes per step)."""
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Summed token cross-entropy over labelled positions and their count (the caller normalizes per step).
+        The count stays a tensor: reading it out would synchronize with the GPU and break a compiled graph."""
         raise NotImplementedError
 
     def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:

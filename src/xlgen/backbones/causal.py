@@ -111,7 +111,7 @@ class CausalBackbone(Backbone):
             batch = {"input_ids": input_ids, "attention_mask": attention}
         return {k: v.to(device) for k, v in batch.items()}
 
-    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         # The output projection is computed only where a label is predicted. In a QA prompt most positions (the
         # paragraph) carry no label, and with a 262k vocabulary the projection and its softmax cost more than the
         # rest of a small model: computing them everywhere and masking afterwards wastes most of the step.
@@ -125,7 +125,7 @@ class CausalBackbone(Backbone):
         if softcap:
             logits = torch.tanh(logits / softcap) * softcap
         loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
-        return loss, int(mask.sum())
+        return loss, mask.sum()
 
     supports_shared_prefix = True
 

@@ -22,6 +22,19 @@ def _split_specials(with_specials: list[int], plain: list[int]) -> tuple[list[in
     return [], []
 
 
+def decoder_inputs_from_labels(model, labels: torch.Tensor) -> torch.Tensor:
+    """Labels shifted right behind the decoder start token, as the model's own forward would build them."""
+    inner = model
+    while hasattr(inner, "get_base_model") and inner is not inner.get_base_model():
+        inner = inner.get_base_model()
+    if hasattr(inner, "prepare_decoder_input_ids_from_labels"):
+        return inner.prepare_decoder_input_ids_from_labels(labels=labels)
+    # M2M100/NLLB define no such method; their forward shifts with the decoder start token as BART does.
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    return shift_tokens_right(labels, inner.config.pad_token_id, inner.config.decoder_start_token_id)
+
+
 @register_family("t5", "seq2seq")
 class Seq2SeqBackbone(Backbone):
     """Encoder-decoder without language codes (mT5, T5, byT5, BART): input X </s>, target Y </s>."""
@@ -95,14 +108,16 @@ class Seq2SeqBackbone(Backbone):
             batch["labels"] = labels
         return {k: v.to(device) for k, v in batch.items()}
 
-    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         # Every decoder position but padding carries a label, and length-grouped batches have little padding, so the
         # full logits are computed (unlike decoder-only prompts, where most positions carry none).
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        logits = out.logits
+        # Decoder inputs are built here rather than by passing `labels`: given labels, the model would also compute
+        # its own mean loss over the full vocabulary, a second softmax over 250k logits per target token, unused.
         labels = batch["labels"]
+        decoder_input_ids = decoder_inputs_from_labels(model, labels)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
-        return loss, int((labels != -100).sum())
+        return loss, (labels != -100).sum()
 
     def generation_kwargs(self, target_lang: str) -> dict:
         return {}
