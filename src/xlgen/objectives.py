@@ -15,12 +15,12 @@ from __future__ import annotations
 import math
 import random
 from pathlib import Path
-from typing import Callable
 
 import regex
 
 from xlgen.config import ObjectiveConfig, RawTextSpec, expand_path, fill_language
 from xlgen.errors import XlgenError
+from xlgen.registry import Registry
 from xlgen.tasks.base import Example
 
 _NO_SPACE = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
@@ -50,16 +50,8 @@ class Objective:
         raise NotImplementedError
 
 
-OBJECTIVES: dict[str, type[Objective]] = {}
-
-
-def register_objective(name: str) -> Callable[[type[Objective]], type[Objective]]:
-    def deco(cls):
-        cls.name = name
-        OBJECTIVES[name] = cls
-        return cls
-
-    return deco
+OBJECTIVES = Registry("objective", "objective.name", also_known=("pretraining",))
+register_objective = OBJECTIVES.register
 
 
 @register_objective("prefix_lm")
@@ -165,9 +157,7 @@ def get_objective(cfg: ObjectiveConfig, family: str, tokenizer=None) -> Objectiv
     name = cfg.name
     if name == "pretraining":
         name = {"t5": "span_corruption", "mbart": "denoising", "m2m100": "denoising", "nllb": "denoising"}.get(family, "prefix_lm")
-    if name not in OBJECTIVES:
-        raise XlgenError(f"objective.name: unknown objective {cfg.name!r} (known: pretraining, {', '.join(sorted(OBJECTIVES))})")
-    return OBJECTIVES[name](cfg, tokenizer)
+    return OBJECTIVES.lookup(name)(cfg, tokenizer)
 
 
 # -- raw text -------------------------------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from xlgen.config import AdaptationConfig, to_dict
 from xlgen.errors import XlgenError
+from xlgen.registry import Registry
 
 MANIFEST = "xlgen_adaptation.json"
 WEIGHTS = "trained.safetensors"
@@ -76,19 +76,9 @@ def read_manifest(path: Path) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-METHODS: dict[str, type[Method]] = {}
-
-
-def register_method(name: str) -> Callable[[type[Method]], type[Method]]:
-    def deco(cls: type[Method]) -> type[Method]:
-        cls.name = name
-        METHODS[name] = cls
-        return cls
-
-    return deco
+METHODS = Registry("method", "adaptation.method")
+register_method = METHODS.register
 
 
 def get_method(cfg: AdaptationConfig) -> Method:
-    if cfg.method not in METHODS:
-        raise XlgenError(f"adaptation.method: unknown method {cfg.method!r} (known: {', '.join(sorted(METHODS))})")
-    return METHODS[cfg.method](cfg)
+    return METHODS.lookup(cfg.method)(cfg)

@@ -8,12 +8,11 @@ mT5 has none; Marian multi-target models take a `>>xxx<<` token), and the maximu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from xlgen.config import ModelConfig
-from xlgen.errors import XlgenError
+from xlgen.registry import Registry
 from xlgen.tasks.base import Example, Task
 
 
@@ -89,17 +88,8 @@ class Backbone:
         return list(self.tokenizer.all_special_tokens)
 
 
-FAMILIES: dict[str, type[Backbone]] = {}
-
-
-def register_family(*names: str) -> Callable[[type[Backbone]], type[Backbone]]:
-    def deco(cls: type[Backbone]) -> type[Backbone]:
-        cls.family = names[0]
-        for n in names:
-            FAMILIES[n] = cls
-        return cls
-
-    return deco
+FAMILIES = Registry("family", "model.family", attr="family", also_known=("auto",))
+register_family = FAMILIES.register
 
 
 def family_of(config) -> str:
@@ -119,6 +109,4 @@ def family_of(config) -> str:
 
 
 def get_family(name: str) -> type[Backbone]:
-    if name not in FAMILIES:
-        raise XlgenError(f"model.family: unknown family {name!r} (known: auto, {', '.join(sorted(FAMILIES))})")
-    return FAMILIES[name]
+    return FAMILIES.lookup(name)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from xlgen.config import DatasetSpec, TaskConfig, expand_path, fill_language
 from xlgen.errors import XlgenError
+from xlgen.registry import Registry
 
 
 @dataclass
@@ -89,19 +89,9 @@ def _load_hf_records(spec: DatasetSpec, lang: str):
     return ds, source
 
 
-TASKS: dict[str, type[Task]] = {}
-
-
-def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
-    def deco(cls: type[Task]) -> type[Task]:
-        cls.name = name
-        TASKS[name] = cls
-        return cls
-
-    return deco
+TASKS = Registry("task", "task.name")
+register_task = TASKS.register
 
 
 def get_task(cfg: TaskConfig) -> Task:
-    if cfg.name not in TASKS:
-        raise XlgenError(f"task.name: unknown task {cfg.name!r} (known: {', '.join(sorted(TASKS))})")
-    return TASKS[cfg.name](cfg)
+    return TASKS.lookup(cfg.name)(cfg)
