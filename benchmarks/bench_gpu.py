@@ -145,26 +145,26 @@ def run_shape(name: str, config, args) -> dict:
     precision = "bf16" if device.startswith("cuda") else "fp32"
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     peak = peak_tflops(device_name(), args.peak_tflops) if device.startswith("cuda") else args.peak_tflops
+    train_cfg = type("C", (), dict(optimizer="adam", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, compile=args.compile, compile_backend="inductor"))()
+    loss_fn = loss_function(backbone, train_cfg)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], train_cfg)
+    encoded = synthetic(args.task, args.examples, config.vocab_size, seed=1)
+    model.train()
+
+    def step(idx):
+        items = [encoded[i] for i in idx]
+        batch = backbone.collate(items, device)
+        with autocast:
+            loss, _ = loss_fn(model, batch)
+        (loss / sum(len(e.labels) for e in items)).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
     rows = []
     for max_tokens in args.max_tokens:
-        train_cfg = type("C", (), dict(optimizer="adam", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, compile=args.compile, compile_backend="inductor"))()
-        loss_fn = loss_function(backbone, train_cfg)
-        opt = make_optimizer([p for p in model.parameters() if p.requires_grad], train_cfg)
-        encoded = synthetic(args.task, args.examples, config.vocab_size, seed=1)
         batches = token_budget_batches([e.cost for e in encoded], max_tokens, seed=0, batch_cost=backbone.batch_cost)
         need = args.warmup + args.steps * args.reps
         batches = (batches * (need // max(len(batches), 1) + 1))[:need]
-        model.train()
-
-        def step(idx):
-            items = [encoded[i] for i in idx]
-            batch = backbone.collate(items, device)
-            with autocast:
-                loss, _ = loss_fn(model, batch)
-            (loss / sum(len(e.labels) for e in items)).backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-
         for idx in batches[: args.warmup]:  # allocator, cuBLAS heuristics, compilation: not counted
             step(idx)
         secs, tok_s, tgt_s, mfu = [], [], [], []

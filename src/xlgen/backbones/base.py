@@ -29,6 +29,13 @@ class Encoded:
         return len(self.input_ids), len(self.labels)
 
 
+def unwrap(model):
+    """The transformers model under PEFT wrappers, whose `get_base_model` leads to it."""
+    while hasattr(model, "get_base_model") and model is not model.get_base_model():
+        model = model.get_base_model()
+    return model
+
+
 class Backbone:
     family: str = ""
     is_encoder_decoder: bool = True

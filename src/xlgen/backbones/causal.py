@@ -8,16 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import Backbone, Encoded, register_family
+from xlgen.backbones.base import Backbone, Encoded, register_family, unwrap
 from xlgen.errors import XlgenError
 from xlgen.tasks.base import Example, Task
 
 
 def causal_body(model):
     """The transformer stack under the LM head (works through PEFT wrappers, whose `get_decoder` forwards)."""
-    inner = model
-    while hasattr(inner, "get_base_model") and inner is not inner.get_base_model():
-        inner = inner.get_base_model()
+    inner = unwrap(model)
     if hasattr(inner, "get_decoder"):
         dec = inner.get_decoder()
         if dec is not None and dec is not inner:

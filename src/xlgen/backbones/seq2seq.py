@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import Backbone, Encoded, register_family
+from xlgen.backbones.base import Backbone, Encoded, register_family, unwrap
 from xlgen.tasks.base import Example, Task
 
 
@@ -24,9 +24,7 @@ def _split_specials(with_specials: list[int], plain: list[int]) -> tuple[list[in
 
 def decoder_inputs_from_labels(model, labels: torch.Tensor) -> torch.Tensor:
     """Labels shifted right behind the decoder start token, as the model's own forward would build them."""
-    inner = model
-    while hasattr(inner, "get_base_model") and inner is not inner.get_base_model():
-        inner = inner.get_base_model()
+    inner = unwrap(model)
     if hasattr(inner, "prepare_decoder_input_ids_from_labels"):
         return inner.prepare_decoder_input_ids_from_labels(labels=labels)
     # M2M100/NLLB define no such method; their forward shifts with the decoder start token as BART does.
