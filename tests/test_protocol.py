@@ -385,7 +385,7 @@ def test_config_validation():
         ProtocolConfig(start_lrs=[1.0])
     with pytest.raises(XlgenError, match="neither"):
         LRProtocol(ProtocolConfig(), ["m"], ["t"], ["lora"])
-    with pytest.raises(XlgenError, match="unknown field"):
+    with pytest.raises(XlgenError, match="protocol.lr: unknown config field"):
         ProtocolConfig.from_dict({"lr": 1})
     # a configurable derivation: "lora" searched on its own, "freeze" derived from adapters
     cfg = ProtocolConfig(own_search_methods=["full", "adapters", "lora"], derived_methods={"freeze": "adapters"})

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from xlgen.config import ListOf, from_dict, to_dict, typed_config
 from xlgen.errors import XlgenError
 
 STATE_VERSION = 1
@@ -111,9 +112,9 @@ class RunOutcome:
         return cls(key=RunKey.from_dict(d["key"]), status=d["status"], metric=d.get("metric"), lang_correct=d.get("lang_correct"), error=d.get("error"))
 
 
-@dataclass
+@typed_config
 class ProtocolConfig:
-    start_lrs: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
+    start_lrs: ListOf[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
     min_lr: float = 1e-7
     max_lr: float = 1e-1
     # Methods that also try refine_factor x the best decade (the paper does this for full finetuning only).
@@ -124,8 +125,8 @@ class ProtocolConfig:
     derived_methods: dict[str, str] = field(default_factory=lambda: {"freeze": "full", "mix": "full", "multi_source": "full"})
     # Same units as RunOutcome.lang_correct (xlgen's language_correct_rate is in percent). None = no floor.
     lang_correct_floor: float | None = None
-    use_it_options: list[bool] = field(default_factory=lambda: [False, True])
-    multipliers: list[float] = field(default_factory=lambda: [1, 10])
+    use_it_options: ListOf[bool] = field(default_factory=lambda: [False, True])
+    multipliers: ListOf[float] = field(default_factory=lambda: [1, 10])
     # Name of the selection metric, or {task: name}; "primary" = the task's primary_metric, given by the driver.
     metric: str | dict[str, str] = "primary"
     lang_correct_key: str = "lang_correct"
@@ -163,15 +164,11 @@ class ProtocolConfig:
         return self.metric.get(task, "primary") if isinstance(self.metric, dict) else self.metric
 
     def to_dict(self) -> dict:
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ProtocolConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise XlgenError(f"protocol: unknown field(s) {unknown} (known: {sorted(known)})")
-        return cls(**d)
+        return from_dict(cls, d, "protocol")
 
 
 def outcome_from_metrics(key: RunKey, per_lang: dict[str, dict], cfg: ProtocolConfig, *, primary: str | None = None, source_langs=("en",)) -> RunOutcome:
