@@ -63,11 +63,9 @@ def generate(
 
 
 def _can_share_prefix(backbone, model, encoded, gen) -> bool:
-    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, no learned prompt)."""
-    if not backbone.supports_shared_prefix or gen.num_beams != 1:
-        return False
-    peft_cfg = getattr(model, "active_peft_config", None)
-    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, and the model as adapted
+    allows it: see `Backbone.can_share_prefix`)."""
+    if gen.num_beams != 1 or not backbone.can_share_prefix(model):
         return False
     prefixes = [tuple(e.input_ids[: e.shared_prefix]) for e in encoded if e.shared_prefix]
     return len(set(prefixes)) < len(prefixes)
