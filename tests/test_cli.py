@@ -54,6 +54,20 @@ def test_score_summarization_non_latin(tmp_path):
     assert m["rouge1"] == pytest.approx(100) and m["rouge2"] == pytest.approx(100) and m["lang_correct"] == 100
 
 
+def test_score_any_task_through_its_own_scorer(tmp_path):
+    """`xlgen score` is the task's own scoring: a generic JSONL task scored with SQuAD F1 (list references)."""
+    refs = tmp_path / "r.jsonl"
+    refs.write_text(json.dumps({"id": 7, "answers": ["the Eiffel Tower", "Eiffel Tower"]}) + "\n" + json.dumps({"id": 8, "answers": ["Paris"]}) + "\n")
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": "7", "prediction": "Eiffel Tower"}) + "\n")
+    r = xlgen("score", "--task", "jsonl", "--metric", "squad", "--reference-field", "answers", "--lang", "en", "--references", refs, "--predictions", preds)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert (m["f1"], m["exact_match"], m["n"], m["missing"]) == (50.0, 50.0, 2, 1)
+    assert list(m) == ["f1", "exact_match", "lang_correct", "avg_length", "n", "missing"]
+    assert_clean_error(xlgen("score", "--task", "jsonl", "--metric", "bleu", "--reference-field", "answers", "--lang", "en", "--references", refs, "--predictions", preds), "task.metric", "bleu")
+
+
 def test_score_bad_inputs(tmp_path, data_dir):
     refs = data_dir / "xquad" / "xquad.de.json"
     bad = tmp_path / "bad.jsonl"

@@ -22,7 +22,7 @@ def table(points: dict, default=(0.0, 100.0), it_bonus=0.0):
     return oracle
 
 
-def run(proto: LRProtocol, oracle, max_rounds=100):
+def run(proto: LRProtocol, oracle, max_rounds=100, higher_is_better=True):
     """Drive ask/tell to the end; returns the runs in the order asked and checks none is asked twice."""
     asked = []
     for _ in range(max_rounds):
@@ -34,7 +34,7 @@ def run(proto: LRProtocol, oracle, max_rounds=100):
         outs = []
         for k in keys:
             r = oracle(k)
-            outs.append(RunOutcome(k, "failed", error="diverged") if r is None else RunOutcome(k, "done", metric=r[0], lang_correct=r[1]))
+            outs.append(RunOutcome(k, "failed", error="diverged") if r is None else RunOutcome(k, "done", metric=r[0], lang_correct=r[1], higher_is_better=higher_is_better))
         proto.tell(outs)
     assert proto.done()
     return asked
@@ -236,8 +236,8 @@ def test_tie_prefers_no_it():
 
 
 def test_lower_is_better_metric():
-    p = one("adapters", higher_is_better=False)
-    run(p, table({1e-3: (10, 99), 1e-4: (30, 99), 1e-5: (20, 99), 1e-2: (12, 99)}))
+    p = one("adapters")
+    run(p, table({1e-3: (10, 99), 1e-4: (30, 99), 1e-5: (20, 99), 1e-2: (12, 99)}), higher_is_better=False)
     assert plr_of(p, "adapters") == 1e-3
 
 
@@ -385,7 +385,7 @@ def test_config_validation():
         ProtocolConfig(start_lrs=[1.0])
     with pytest.raises(XlgenError, match="neither"):
         LRProtocol(ProtocolConfig(), ["m"], ["t"], ["lora"])
-    with pytest.raises(XlgenError, match="unknown field"):
+    with pytest.raises(XlgenError, match="protocol.lr: unknown config field"):
         ProtocolConfig.from_dict({"lr": 1})
     # a configurable derivation: "lora" searched on its own, "freeze" derived from adapters
     cfg = ProtocolConfig(own_search_methods=["full", "adapters", "lora"], derived_methods={"freeze": "adapters"})
@@ -401,7 +401,9 @@ def test_outcome_from_metrics_averages_non_english():
     with pytest.raises(XlgenError, match="primary_metric"):
         outcome_from_metrics(RunKey("m", "xlsum", "full", 1e-4, False), {"fr": {"rouge2": 1}}, cfg)
     o = outcome_from_metrics(RunKey("m", "xlsum", "full", 1e-4, False), {"fr": {"rouge2": 1}}, cfg, primary="rouge2")
-    assert o.metric == 1 and o.lang_correct is None
+    assert o.metric == 1 and o.lang_correct is None and o.higher_is_better is True  # the direction is the registry's
+    with pytest.raises(XlgenError, match="no better direction"):
+        outcome_from_metrics(k, {"th": {"avg_length": 30.0}}, ProtocolConfig(metric="avg_length"))
 
 
 # ---- Table 4-like study -------------------------------------------------------------------------------------------------

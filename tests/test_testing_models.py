@@ -173,9 +173,9 @@ def test_missing_data_and_unknown_family_are_user_errors(tmp_path, monkeypatch):
         tiny_model("gpt2")
     monkeypatch.setenv("XLGEN_DATA", str(tmp_path / "nodata"))
     monkeypatch.setenv("XLGEN_TINY_CACHE", str(tmp_path / "cache"))
-    testing._base_spm.cache_clear()
+    testing.shared_spm.cache_clear()
     try:
         with pytest.raises(XlgenError, match="XLGEN_DATA"):
             build_tiny_model("t5", tmp_path / "t5")
     finally:
-        testing._base_spm.cache_clear()
+        testing.shared_spm.cache_clear()

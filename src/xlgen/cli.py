@@ -208,18 +208,21 @@ def cmd_generate(args) -> int:
 
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score predictions made by any system (prints JSON metrics)")
-    p.add_argument("--task", required=True, choices=["qa", "summarization"])
+    p.add_argument("--task", required=True, help="qa | summarization | jsonl (any registered task)")
     p.add_argument("--lang", required=True)
-    p.add_argument("--references", required=True, help="SQuAD JSON for qa; JSONL with id and summary for summarization")
+    p.add_argument("--references", required=True, help="the task's reference file: SQuAD JSON for qa, JSONL (id and target) otherwise")
     p.add_argument("--predictions", required=True, help='JSONL: {"id": ..., "prediction": ...}')
-    p.add_argument("--reference-field", default="summary", help="summarization reference field (default: summary)")
+    p.add_argument("--reference-field", default=None, help="JSONL tasks: the field holding the reference (summarization: summary)")
+    p.add_argument("--metric", default=None, help="jsonl task: the metric (rouge | squad | any registered one)")
     p.add_argument("--xquad-filter", action="store_true", help="score only questions the paper's XQuAD filter keeps")
 
 
 def cmd_score(args) -> int:
+    from xlgen.config import TaskConfig
     from xlgen.scoring import score_files
 
-    print(json.dumps(score_files(args.task, args.lang, args.references, args.predictions, reference_field=args.reference_field, xquad_filter=args.xquad_filter), indent=2))
+    task = TaskConfig(name=args.task, target_field=args.reference_field, metric=args.metric, xquad_filter=args.xquad_filter)
+    print(json.dumps(score_files(task, args.lang, args.references, args.predictions), indent=2))
     return 0
 
 

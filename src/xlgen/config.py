@@ -1,7 +1,8 @@
 """Typed run configuration: nested dataclasses, built from YAML, overridden by `key=value`, saved with every run.
 
-The loader is written here rather than taken from OmegaConf/Hydra because we want one-line errors that name the
-YAML file and the dotted field (`train.lr: expected a number, got 'fast'`) and no interpolation language on top of YAML.
+One loader (`from_dict`, pydantic underneath) builds every config xlgen reads: runs, studies, the LR protocol, the
+adaptation methods' sections. Its errors are one line naming the YAML file and the dotted field
+(`train.lr: expected a number, got 'fast'`); there is no interpolation language on top of YAML.
 Defaults are the paper's settings (Chirkova & Nikoulina, appendix A): Adam, inverse-square-root schedule with 4k warmup
 steps, 20k steps, 4000-token batches, evaluation every 2k steps.
 """
@@ -9,19 +10,42 @@ steps, 20k steps, 4000-token batches, evaluation every 2k steps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from xlgen.errors import XlgenError
 
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
-@dataclass(kw_only=True)
+# Numbers are accepted where strings are expected (`hf_config: 2023`), as YAML would have it.
+_PYDANTIC = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+def typed_config(cls: C) -> C:
+    """A config section: a keyword-only dataclass that `from_dict` checks field by field (unknown keys are errors)."""
+    cls.__pydantic_config__ = _PYDANTIC
+    return dataclass(kw_only=True)(cls)
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, (str, dict)) else value
+
+
+# A list field that also takes a single item: `data.test.languages=de` means [de].
+ListOf = Annotated[list[T], BeforeValidator(_one_or_many)]
+
+
+@typed_config
 class ModelConfig:
     # A Hugging Face hub name, a local directory, or "embedded" (the Gemma-3-270M built by `xlgen models prepare`).
     name: str = "embedded"
@@ -36,13 +60,13 @@ class ModelConfig:
     init_from: str | None = None
 
 
-@dataclass(kw_only=True)
+@typed_config
 class AdaptationConfig:
     # full | freeze | adapters | prompt | lora | peft (see xlgen.adaptation; one module per method)
     method: str = "full"
     # freeze: regular expressions over parameter names that stay frozen; None = the family default (encoder-decoders:
     # decoder and all embeddings, as ZmBART; decoder-only: embeddings, output projection and the upper layers).
-    freeze_patterns: list[str] | None = None
+    freeze_patterns: ListOf[str] | None = None
     # freeze, decoder-only: the share of layers (from the top) that stays frozen.
     freeze_upper_fraction: float = 0.5
     # adapters: bottleneck dimension (Bapna & Firat 2019 / the paper: 64), non-linearity, this run's adapter name.
@@ -60,12 +84,12 @@ class AdaptationConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
-    lora_target_modules: list[str] | None = None
+    lora_target_modules: ListOf[str] | None = None
     # peft: any PEFT config as a mapping (`peft_type: IA3`, ...), passed to peft.get_peft_config.
     peft_config: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class DatasetSpec:
     # A local file (SQuAD JSON for qa, JSONL otherwise); may contain {lang} and ${ENV} (e.g. ${XLGEN_DATA}).
     path: str | None = None
@@ -75,7 +99,7 @@ class DatasetSpec:
     split: str = "train"
     # Language of the records; for dev/test sets the list of languages the {lang} pattern expands to.
     lang: str | None = None
-    languages: list[str] = field(default_factory=list)
+    languages: ListOf[str] = field(default_factory=list)
     # Keep the first N examples after filtering (None: all). Applied per language.
     max_examples: int | None = None
     # What {name} stands for per language in `path`/`hf`/`hf_config` (default: the lower-case English name, e.g.
@@ -83,7 +107,7 @@ class DatasetSpec:
     lang_names: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class TaskConfig:
     name: str = "qa"  # qa | summarization | jsonl (see xlgen.tasks)
     # Field names for JSONL tasks (summarization defaults: XL-Sum's "text" and "summary").
@@ -97,7 +121,7 @@ class TaskConfig:
     xquad_filter: bool = False
 
 
-@dataclass(kw_only=True)
+@typed_config
 class RawTextSpec:
     """Raw text for self-supervised objectives: plain-text files (one document or sentence per line) or a dataset."""
 
@@ -107,13 +131,13 @@ class RawTextSpec:
     split: str = "train"
     text_field: str = "text"
     lang: str | None = None
-    languages: list[str] = field(default_factory=list)
+    languages: ListOf[str] = field(default_factory=list)
     lang_names: dict[str, str] = field(default_factory=dict)
     # Read at most this many lines (records) per language.
     max_lines: int | None = None
 
 
-@dataclass(kw_only=True)
+@typed_config
 class ObjectiveConfig:
     # prefix_lm (continue a text from its beginning: the paper's choice) | zmbart (cite random sentences of the input) |
     # span_corruption (mT5's pretraining task) | denoising (mBART's) | pretraining (the backbone family's own)
@@ -125,7 +149,7 @@ class ObjectiveConfig:
     split_range: tuple[float, float] = (0.25, 0.75)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class MixConfig:
     """Mixing-in target languages: each batch element is, with `probability`, a self-supervised example in a target
     language (languages uniform within that share) instead of a task example (the paper: 1%, PrefixLM)."""
@@ -135,9 +159,9 @@ class MixConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class DataConfig:
-    train: list[DatasetSpec] = field(default_factory=list)
+    train: ListOf[DatasetSpec] = field(default_factory=list)
     dev: DatasetSpec | None = None
     test: DatasetSpec | None = None
     # With several source languages: "uniform" picks each batch's language uniformly (the paper, after Li & Murray
@@ -149,7 +173,7 @@ class DataConfig:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class TrainConfig:
     lr: float = 1e-4
     steps: int = 20_000
@@ -180,7 +204,7 @@ class TrainConfig:
     compile_backend: str = "inductor"
 
 
-@dataclass(kw_only=True)
+@typed_config
 class GenerateConfig:
     # None: the task's default (32 tokens for QA, 128 for summarization).
     max_new_tokens: int | None = None
@@ -191,7 +215,7 @@ class GenerateConfig:
     max_batch_size: int = 96
 
 
-@dataclass(kw_only=True)
+@typed_config
 class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     adaptation: AdaptationConfig = field(default_factory=AdaptationConfig)
@@ -203,109 +227,103 @@ class RunConfig:
     # output model is a backbone for later runs (model.name: INTERMEDIATE_RUN_DIR).
     stage: str = "task"
     # Mirror logs to experiment trackers (tensorboard, mlflow, wandb); off by default.
-    tracking: list[str] = field(default_factory=list)
+    tracking: ListOf[str] = field(default_factory=list)
     output_dir: str = "runs/run"
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Building dataclasses from plain data
+# Building dataclasses from plain data: one typed loader (pydantic) for run, study and protocol configs
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+@functools.lru_cache(maxsize=None)
+def _adapter(cls: Any) -> TypeAdapter:
+    return TypeAdapter(cls)
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except XlgenError as e:
-                errors.append(str(e))
-        raise XlgenError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if isinstance(tp, type) and isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise XlgenError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise XlgenError(f"{where}: expected a mapping, got {value!r}")
-        kt, vt = typing.get_args(tp)
-        return {_coerce(k, kt, where): _coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
-    if origin in (list, tuple):
-        if isinstance(value, (str, dict)) or not isinstance(value, (list, tuple)):
-            if origin is list and isinstance(value, (str, dict)):
-                value = [value]  # a single item where a list is expected
-            else:
-                raise XlgenError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(tp)
-        if origin is tuple:
-            if len(value) != len(args):
-                raise XlgenError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        return [_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise XlgenError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool):
-            raise XlgenError(f"{where}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                f = float(value.replace("_", ""))
-                if f.is_integer():
-                    return int(f)
-            except ValueError:
-                pass
-        raise XlgenError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, bool):
-            raise XlgenError(f"{where}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise XlgenError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise XlgenError(f"{where}: expected a string, got {value!r}")
-    return value
+def from_dict(cls: Any, data: Any, where: str = "") -> Any:
+    """Build config `cls` from plain data, checking every field's type; unknown keys are errors (typos matter).
+
+    pydantic does the checking and the lenient conversions a command line needs ("1e-5" and 3 where numbers and
+    strings are expected); its errors are turned into one line naming the dotted field, as `train.lr: expected a
+    number, got 'fast'`.
+    """
+    try:
+        return _adapter(cls).validate_python(data)
+    except ValidationError as e:
+        raise XlgenError(_message(cls, e.errors()[0], where)) from None
 
 
-def from_dict(cls: type, data: dict, where: str = "") -> Any:
-    """Build dataclass `cls` from a mapping, checking every field's type; unknown keys are errors (typos matter)."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise XlgenError(f"{prefix}{unknown[0]}: unknown config field (known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
-    return cls(**kwargs)
+_EXPECTED = {
+    "float": "a number", "int": "an integer", "bool": "true or false", "string": "a string", "list": "a list",
+    "tuple": "a list", "dict": "a mapping", "dataclass": "a mapping", "model": "a mapping",
+}  # fmt: skip
+
+
+def _message(cls: Any, err: dict, where: str) -> str:
+    loc = list(err["loc"])
+    kind = err["type"]
+    if isinstance(err.get("ctx", {}).get("error"), FieldError):  # raised by a section's own loader
+        inner = err["ctx"]["error"]
+        return _join(where, _dotted(cls, loc)[0], inner.field) + f": {inner.message}"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        path, known = _dotted(cls, loc)
+        return _join(where, path) + f": unknown config field (known: {', '.join(sorted(known or []))})"
+    path, _ = _dotted(cls, loc)
+    got = err.get("input")
+    what = _EXPECTED.get(kind.split("_")[0])
+    if kind in ("missing", "missing_argument"):
+        text = "missing (required)"
+    elif kind in ("too_short", "too_long") and isinstance(got, (list, tuple)):
+        text = f"expected {err['ctx'].get('max_length', err['ctx'].get('min_length'))} values, got {len(got)}"
+    elif what is not None:
+        text = f"expected {what}, got {got!r}"
+    else:
+        text = err["msg"]
+    return _join(where, path) + f": {text}"
+
+
+def _join(*parts: str) -> str:
+    return ".".join(p for p in parts if p).replace(".[", "[")
+
+
+def _dotted(cls: Any, loc: list) -> tuple[str, list[str] | None]:
+    """The dotted field name of a pydantic error location (`data.train[0].lnag`), and the field names known where it
+    ends (for unknown keys). Union member tags that pydantic adds to locations are skipped."""
+    tp, out, known = cls, "", None
+    for part in loc:
+        tp = _plain(tp)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            args = typing.get_args(tp)
+            tp = args[0] if args else Any
+        elif dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp, include_extras=True)
+            known = [f.name for f in dataclasses.fields(tp)]
+            out = _join(out, part)
+            tp = hints.get(part, Any)
+        elif typing.get_origin(tp) is dict:
+            out = _join(out, part)
+            tp = typing.get_args(tp)[1]
+    return out, known
+
+
+def _plain(tp: Any) -> Any:
+    """`tp` without Annotated wrappers and without None in an optional."""
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _plain(args[0])
+    return tp
+
+
+class FieldError(ValueError):
+    """An error a section's own validation raises (see AdaptationConfig): `field` is relative to the section."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
 
 
 def to_dict(obj: Any) -> Any:
@@ -316,11 +334,16 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(\.\d*)?[eE][+-]?\d+$")
+
+
 def _parse_scalar(text: str) -> Any:
+    """A value as YAML reads it, except that YAML's "1e-5" and "2e4" (it wants "1.0e-5") are numbers here."""
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    return float(value) if isinstance(value, str) and _SCIENTIFIC.match(value) else value
 
 
 def set_dotted(data: dict, key: str, value: Any) -> dict:
@@ -343,7 +366,6 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
         key, raw = item.split("=", 1)
-        # YAML reads "1e-5" as a string (it wants "1.0e-5"); numbers are coerced per field type by from_dict.
         set_dotted(data, key, _parse_scalar(raw))
     return data
 

@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
-from xlgen.metrics import average_length, language_correct_rate, remove_rudiments
+from xlgen.metrics import remove_rudiments
 from xlgen.tasks import Example, Task
 
 
@@ -63,11 +63,9 @@ def generate(
 
 
 def _can_share_prefix(backbone, model, encoded, gen) -> bool:
-    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, no learned prompt)."""
-    if not backbone.supports_shared_prefix or gen.num_beams != 1:
-        return False
-    peft_cfg = getattr(model, "active_peft_config", None)
-    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, and the model as adapted
+    allows it: see `Backbone.can_share_prefix`)."""
+    if gen.num_beams != 1 or not backbone.can_share_prefix(model):
         return False
     prefixes = [tuple(e.input_ids[: e.shared_prefix]) for e in encoded if e.shared_prefix]
     return len(set(prefixes)) < len(prefixes)
@@ -95,12 +93,7 @@ def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
 
 
 def score(task: Task, examples: list[Example], generations: list[Generation], lang: str) -> dict[str, float]:
-    predictions = [g.prediction for g in generations]
-    metrics = task.score(predictions, [ex.references for ex in examples], lang)
-    metrics["lang_correct"] = language_correct_rate(predictions, lang)
-    metrics["avg_length"] = average_length(predictions)
-    metrics["n"] = len(examples)
-    return metrics
+    return task.score([g.prediction for g in generations], [ex.references for ex in examples], lang)
 
 
 def prediction_rows(examples: list[Example], generations: list[Generation]) -> list[dict]:

@@ -3,26 +3,20 @@
 Users write ISO 639-1/639-3 codes or BCP-47 tags ("de", "eng", "zh-Hant"); xlgen stores the canonical BCP-47 form
 (langcodes, with macrolanguage folding: "arb" -> "ar", "cmn" -> "zh"). Multilingual seq2seq backbones name
 languages with tokens of their own: mBART-50 `de_DE`, NLLB-200 `deu_Latn`, M2M-100 `__de__`, Marian `>>deu<<`.
-The scheme is read from the tokenizer itself, never from the model name, so any checkpoint that follows one of
-these conventions works.
+Each backbone family declares the token shapes of its codes (`code_patterns`, xlgen.backbones); the codes themselves
+are read from the tokenizer, never from the model name, so any checkpoint that follows one of these conventions works.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 
 import langcodes
 from langcodes import Language
 
 from .errors import XlgenError
-
-# Token shapes of the known code schemes: a language subtag, sometimes a script, sometimes a region (ignored).
-_CODE_PATTERNS = (
-    re.compile(r"^__(?P<lang>[a-z]{2,3})__$"),  # M2M-100
-    re.compile(r"^(?P<lang>[a-z]{3})_(?P<script>[A-Z][a-z]{3})$"),  # NLLB-200: ISO 639-3 + script
-    re.compile(r"^(?P<lang>[a-z]{2})_[A-Z]{2}$"),  # mBART-50: ISO 639-1 + (often fake) region, e.g. ar_AR, en_XX
-    re.compile(r"^>>(?P<lang>[A-Za-z]{2,3})(?:_(?P<script>[A-Za-z]{4}))?(?:_[A-Za-z]{2})?<<$"),  # Marian
-)
 
 # langcodes' default bound: zh/zh-Hant (54) and ms/id (34) stay apart, en/en-GB (5) and pt/pt-BR (0) match.
 _MAX_DISTANCE = 25
@@ -50,17 +44,29 @@ def language_name(lang: str) -> str:
     return Language.get(normalize_language(lang)).display_name("en")
 
 
-def model_language_codes(tokenizer) -> dict[str, str]:
+def _code_patterns(patterns: Sequence[re.Pattern] | None) -> Sequence[re.Pattern]:
+    """The given token shapes, or every family's when the caller has a tokenizer but no family."""
+    if patterns is not None:
+        return patterns
+    from xlgen.backbones import all_code_patterns
+
+    return all_code_patterns()
+
+
+def model_language_codes(tokenizer, patterns: Sequence[re.Pattern] | None = None) -> dict[str, str]:
     """The tokenizer's language codes mapped to BCP-47 tags; empty when the model takes no language codes.
+
+    `patterns`: the shapes of code tokens (a family's `code_patterns`); by default every family's.
 
     A script is kept only where it tells two codes of one language apart (NLLB `zho_Hant` -> "zh-Hant" next to
     `zho_Hans` -> "zh"); otherwise it is dropped, so a plain "ar" finds `arb_Arab` and "acm" finds `acm_Arab` even
     for languages langcodes has no script data for. mBART regions are dropped: they are placeholders (`en_XX`) or
     wrong (`ar_AR` is Arabic, not Argentina).
     """
+    patterns = _code_patterns(patterns)
     parsed: dict[str, tuple[str, str | None]] = {}
     for token in _candidate_tokens(tokenizer):
-        found = _parse_code(token)
+        found = _parse_code(token, patterns)
         if found:
             parsed[token] = found
     scripts: dict[str, set[str | None]] = {}
@@ -73,14 +79,14 @@ def model_language_codes(tokenizer) -> dict[str, str]:
     return codes
 
 
-def resolve_model_language_code(lang: str, tokenizer, *, model_name: str = "") -> str:
+def resolve_model_language_code(lang: str, tokenizer, *, model_name: str = "", patterns: Sequence[re.Pattern] | None = None) -> str:
     """The tokenizer's code for `lang` ("ar" -> "arb_Arab", "zh" -> "zho_Hans", "en" -> "en_XX").
 
     Matching goes through langcodes' distance so regional and macrolanguage variants find their code, while a
     different script (zh vs zh-Hant) or a merely related language (ms vs id) does not.
     """
     tag = normalize_language(lang)
-    codes = model_language_codes(tokenizer)
+    codes = model_language_codes(tokenizer, patterns)
     model = model_name or type(tokenizer).__name__
     if not codes:
         raise XlgenError(f"model {model} does not use language codes, so it cannot be told to write {tag!r}")
@@ -109,14 +115,17 @@ def tokenizer_lang_value(tokenizer, code: str) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=4096)
 def same_language(a: str | None, b: str) -> bool:
-    """Whether text identified as language `a` counts as language `b`, e.g. a detected language against a target.
+    """Whether text identified as language `a` counts as language `b`: a detected language against a target (the
+    language-correct rate, the XQuAD filter) or two user tags.
 
     Languages match after macrolanguage folding ("arb" = "ar") or when langcodes rates them near-identical
-    (distance < 10: "no"/"nb" is 1, "ms"/"id" 14), as in `xlgen.metrics.langid`. Region never matters. Script matters
-    only when both tags pin one down (by script or region): a bare "zh" says nothing about the script
-    (fastText-style detectors report "zh" for both), so it matches "zh-Hant", while "zh-Hans" and "zh-TW" do not
-    match each other. `a` may be None or an unknown code (nothing detected): False.
+    (distance < 10: "no"/"nb" is 1, "ms"/"id" 14, "ca"/"es" 20), however either is spelled ("zho_Hans", "eng").
+    Region never matters. Script matters only when both tags pin one down (by script or region): a bare "zh" says
+    nothing about the script (fastText reports "zh" for both), so it matches "zh-Hant", while "zh-Hans" and "zh-TW"
+    do not match each other. `a` may be None or an unknown code (nothing detected): False. Cached: the
+    language-correct rate asks once per output.
     """
     try:
         la = Language.get(normalize_language(a))
@@ -139,9 +148,9 @@ def _candidate_tokens(tokenizer) -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def _parse_code(token: str) -> tuple[str, str | None] | None:
+def _parse_code(token: str, patterns: Sequence[re.Pattern]) -> tuple[str, str | None] | None:
     """(canonical language, script or None) for a language-code token, None for any other token."""
-    for pattern in _CODE_PATTERNS:
+    for pattern in patterns:
         m = pattern.match(token)
         if m:
             break

@@ -4,7 +4,8 @@
 - zmbart: reproduce randomly chosen sentences of the input (the ZmBART-like objective of the paper's appendix B);
 - span_corruption: mT5's pretraining task (spans replaced by <extra_id_N>, the target lists them);
 - denoising: mBART's (sentence permutation and spans replaced by one <mask>, the target is the original);
-- pretraining: the backbone family's own (span_corruption for T5, denoising for mBART/NLLB/M2M100, prefix_lm else).
+- pretraining: the backbone family's own (its `pretraining_objective`: span_corruption for T5, denoising for
+  mBART/NLLB/M2M100, prefix_lm for the others).
 
 Noise is applied to words (characters for scripts written without spaces) in text space, so every objective works
 with every tokenizer; the sentinel and mask strings are the tokenizers' own special tokens.
@@ -156,7 +157,9 @@ def _poisson(rng: random.Random, lam: float) -> int:
 def get_objective(cfg: ObjectiveConfig, family: str, tokenizer=None) -> Objective:
     name = cfg.name
     if name == "pretraining":
-        name = {"t5": "span_corruption", "mbart": "denoising", "m2m100": "denoising", "nllb": "denoising"}.get(family, "prefix_lm")
+        from xlgen.backbones import get_family
+
+        name = get_family(family).pretraining_objective
     return OBJECTIVES.lookup(name)(cfg, tokenizer)
 
 

@@ -4,7 +4,9 @@ Tests must exercise the real tokenizer classes (language-code layout, special id
 Hugging Face hub, so every family is rebuilt locally: one SentencePiece model is trained on a few thousand FLORES-200
 sentences (13 languages) and converted into each family's tokenizer the way `from_pretrained` converts a hub
 checkpoint, then a 2-layer model with that family's real config class is initialised at random and saved as a normal
-Hugging Face directory (config.json, generation_config.json, model.safetensors, tokenizer files).
+Hugging Face directory (config.json, generation_config.json, model.safetensors, tokenizer files). How each family's
+tokenizer and model are built lives with the family (`tiny_models` on its class, `xlgen.backbones`); this module owns
+what they share: the SentencePiece model, the sizes, the cache.
 
     path = tiny_model("nllb")            # built once per cache dir, then reused (also across processes)
     tok = AutoTokenizer.from_pretrained(path); model = AutoModelForSeq2SeqLM.from_pretrained(path)
@@ -49,10 +51,19 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
+from .config import data_dir
 from .errors import XlgenError
 
-FAMILIES = ("t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal")
-CAUSAL_FAMILIES = ("causal",)
+def _builders() -> dict:
+    """name -> (tokenizer builder, model builder, is decoder-only), from every registered backbone family."""
+    from xlgen.backbones import families
+
+    return {name: (*pair, not cls.is_encoder_decoder) for cls in families() for name, pair in cls.tiny_models.items()}
+
+
+# The tiny models there are: ("t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal") at present.
+FAMILIES = tuple(_builders())
+CAUSAL_FAMILIES = tuple(name for name, (*_, causal) in _builders().items() if causal)
 
 # Bump when the files built here change, so stale caches are not reused.
 CACHE_VERSION = "3"
@@ -62,18 +73,7 @@ CACHE_VERSION = "3"
 SPM_SENTENCES_PER_LANGUAGE = 300
 SPM_VOCAB_SIZE = 4000
 FLORES_LANGUAGES = ("en", "fr", "es", "de", "ru", "zh", "ar", "ko", "ja", "hi", "th", "vi", "ro")
-# opus-mt-*-mul style target codes for the FLORES languages but Korean, so tests can ask for a language it lacks.
-MARIAN_TARGET_CODES = ("eng", "fra", "deu", "spa", "rus", "zho", "cmn_Hant", "ara", "ron", "vie", "jpn", "hin", "tha")
-
-_DIMS = {"d_model": 32, "layers": 2, "heads": 4, "ffn": 64}
-
-
-def data_dir() -> Path:
-    """The shared data directory: $XLGEN_DATA, else `<repo>/../shared/data`, where the project keeps its datasets."""
-    env = os.environ.get("XLGEN_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DIMS = {"d_model": 32, "layers": 2, "heads": 4, "ffn": 64}
 
 
 def flores_path() -> Path:
@@ -124,11 +124,12 @@ def build_tiny_model(family: str, out_dir: str | Path, *, seed: int = 0) -> Path
     _check_family(family)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    build_tokenizer, build_model, _ = _builders()[family]
     with tempfile.TemporaryDirectory(prefix="xlgen-tok-") as scratch:
-        tokenizer = _TOKENIZER_BUILDERS[family](Path(scratch))
+        tokenizer = build_tokenizer(Path(scratch))
         tokenizer.save_pretrained(str(out))
     torch.manual_seed(seed)
-    model = _MODEL_BUILDERS[family](tokenizer)
+    model = build_model(tokenizer)
     model.generation_config = _generation_config(model.config)
     with _quiet_progress_bars():
         model.save_pretrained(str(out), safe_serialization=True)
@@ -170,7 +171,7 @@ def _training_sentences() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _base_spm() -> bytes:
+def shared_spm() -> bytes:
     """The one shared SentencePiece model (BPE, <unk>=0 <s>=1 </s>=2), trained once and kept in the cache dir.
 
     BPE because NLLB and Llama tokenizers are BPE; the Unigram classes (T5, mBART-50) read BPE scores fine.
@@ -204,190 +205,58 @@ def _base_spm() -> bytes:
     return data
 
 
-def _t5_spm() -> bytes:
-    """The shared model relabelled to T5's layout (<pad>=0 </s>=1 <unk>=2, no <s>)."""
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
-    proto = pb.ModelProto()
-    proto.ParseFromString(_base_spm())
-    kind = pb.ModelProto.SentencePiece.Type
-    for i, (piece, type_) in enumerate([("<pad>", kind.CONTROL), ("</s>", kind.CONTROL), ("<unk>", kind.UNKNOWN)]):
-        proto.pieces[i].piece = piece
-        proto.pieces[i].type = type_
-    spec = proto.trainer_spec
-    spec.pad_id, spec.eos_id, spec.unk_id, spec.bos_id = 0, 1, 2, -1
-    spec.pad_piece, spec.eos_piece, spec.unk_piece = "<pad>", "</s>", "<unk>"
-    return proto.SerializeToString()
 
 
-def _spm_pieces() -> list[str]:
+def spm_pieces() -> list[str]:
     """Pieces of the shared model after its three specials, for the vocab.json of the Python tokenizers."""
     import sentencepiece as spm
 
-    sp = spm.SentencePieceProcessor(model_proto=_base_spm())
+    sp = spm.SentencePieceProcessor(model_proto=shared_spm())
     return [sp.id_to_piece(i) for i in range(3, sp.get_piece_size())]
 
 
-def _write(path: Path, data: bytes) -> str:
+def write_file(path: Path, data: bytes) -> str:
     path.write_bytes(data)
     return str(path)
 
 
-# --- tokenizers ------------------------------------------------------------------------------------------------------
 
 
-def _t5_tokenizer(scratch: Path):
-    from transformers import T5Tokenizer
-
-    _write(scratch / "spiece.model", _t5_spm())
-    return T5Tokenizer.from_pretrained(str(scratch), extra_ids=100, model_max_length=512)
 
 
-def _byt5_tokenizer(scratch: Path):
-    from transformers import ByT5Tokenizer
-
-    return ByT5Tokenizer(model_max_length=1024)
 
 
-def _mbart50_tokenizer(scratch: Path):
-    from transformers import MBart50Tokenizer
-
-    _write(scratch / "sentencepiece.bpe.model", _base_spm())
-    return MBart50Tokenizer.from_pretrained(str(scratch), bos_token="<s>", src_lang="en_XX", model_max_length=1024)
 
 
-def _nllb_tokenizer(scratch: Path):
-    from transformers import NllbTokenizer
-    from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
-
-    _write(scratch / "sentencepiece.bpe.model", _base_spm())
-    return NllbTokenizer.from_pretrained(
-        str(scratch), extra_special_tokens=list(FAIRSEQ_LANGUAGE_CODES), src_lang="eng_Latn", model_max_length=1024
-    )
 
 
-def _m2m100_tokenizer(scratch: Path):
-    from transformers import M2M100Tokenizer
-    from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES
-
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq dictionary order
-    for piece in _spm_pieces():
-        vocab.setdefault(piece, len(vocab))
-    (scratch / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    return M2M100Tokenizer(
-        vocab_file=str(scratch / "vocab.json"),
-        spm_file=_write(scratch / "sentencepiece.bpe.model", _base_spm()),
-        additional_special_tokens=[f"__{code}__" for code in FAIRSEQ_LANGUAGE_CODES["m2m100"]],
-        model_max_length=1024,
-    )
 
 
-def _marian_tokenizer(scratch: Path):
-    import warnings
-
-    from transformers import MarianTokenizer
-
-    # opus-mt layout: </s>=0, <unk>=1, target-language codes, pieces, <pad> last.
-    vocab = {"</s>": 0, "<unk>": 1}
-    for code in MARIAN_TARGET_CODES:
-        vocab[f">>{code}<<"] = len(vocab)
-    for piece in _spm_pieces():
-        vocab.setdefault(piece, len(vocab))
-    vocab["<pad>"] = len(vocab)
-    (scratch / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
-        return MarianTokenizer(
-            source_spm=_write(scratch / "source.spm", _base_spm()),
-            target_spm=_write(scratch / "target.spm", _base_spm()),
-            vocab=str(scratch / "vocab.json"),
-            source_lang="eng",
-            target_lang="mul",
-            model_max_length=512,
-        )
 
 
-def _causal_tokenizer(scratch: Path):
-    from transformers import LlamaTokenizer
-
-    _write(scratch / "tokenizer.model", _base_spm())
-    # Llama has no pad token; a dedicated one keeps padding distinct from </s> in training labels. The .model
-    # conversion path leaves add_bos_token off, unlike the hub Llama tokenizer.json, so it is set explicitly.
-    return LlamaTokenizer.from_pretrained(str(scratch), pad_token="<pad>", add_bos_token=True, model_max_length=512)
 
 
-_TOKENIZER_BUILDERS = {
-    "t5": _t5_tokenizer,
-    "mt5": _t5_tokenizer,
-    "byt5": _byt5_tokenizer,
-    "mbart50": _mbart50_tokenizer,
-    "nllb": _nllb_tokenizer,
-    "m2m100": _m2m100_tokenizer,
-    "marian": _marian_tokenizer,
-    "causal": _causal_tokenizer,
-}
 
 
-# --- models ----------------------------------------------------------------------------------------------------------
+# --- shared by the families' builders ---------------------------------------------------------------------------------
 
 
-def _round_up(n: int, multiple: int) -> int:
+def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def _untie_lm_head(model):
-    """Give the model its own lm_head, as mT5/ByT5 checkpoints have (saved separately, loaded untied)."""
-    import torch
-
-    weight = torch.empty_like(model.lm_head.weight).normal_(std=model.config.d_model**-0.5)
-    model.lm_head.weight = torch.nn.Parameter(weight)
-    return model
 
 
-def _t5_kwargs(tokenizer, vocab_size: int) -> dict:
-    d = _DIMS
-    return dict(
-        vocab_size=vocab_size,
-        d_model=d["d_model"],
-        d_kv=d["d_model"] // d["heads"],
-        d_ff=d["ffn"],
-        num_layers=d["layers"],
-        num_decoder_layers=d["layers"],
-        num_heads=d["heads"],
-        relative_attention_num_buckets=8,
-        relative_attention_max_distance=32,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
-    )
 
 
-def _t5_model(tokenizer):
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    # Like t5-small: vocab padded to a multiple of 128 (32128 vs 32100 tokens), tied, ReLU.
-    config = T5Config(**_t5_kwargs(tokenizer, _round_up(len(tokenizer), 128)), feed_forward_proj="relu")
-    return T5ForConditionalGeneration(config)
 
 
-def _mt5_model(tokenizer):
-    from transformers import MT5Config, MT5ForConditionalGeneration
-
-    config = MT5Config(**_t5_kwargs(tokenizer, _round_up(len(tokenizer), 128)), feed_forward_proj="gated-gelu")
-    return _untie_lm_head(MT5ForConditionalGeneration(config))
 
 
-def _byt5_model(tokenizer):
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    # Like byt5-small: untied and unscaled (T5Config reads tie_word_embeddings=False as "do not scale outputs").
-    kwargs = _t5_kwargs(tokenizer, len(tokenizer))
-    config = T5Config(**kwargs, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
-    return _untie_lm_head(T5ForConditionalGeneration(config))
 
 
-def _bart_like_kwargs(tokenizer, vocab_size: int, max_positions: int) -> dict:
-    d = _DIMS
+def bart_like_kwargs(tokenizer, vocab_size: int, max_positions: int) -> dict:
+    d = DIMS
     return dict(
         vocab_size=vocab_size,
         d_model=d["d_model"],
@@ -406,87 +275,16 @@ def _bart_like_kwargs(tokenizer, vocab_size: int, max_positions: int) -> dict:
     )
 
 
-def _mbart50_model(tokenizer):
-    from transformers import MBartConfig, MBartForConditionalGeneration
-
-    config = MBartConfig(
-        **_bart_like_kwargs(tokenizer, len(tokenizer), 1024),
-        bos_token_id=tokenizer.bos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        forced_eos_token_id=tokenizer.eos_token_id,
-    )
-    return MBartForConditionalGeneration(config)
 
 
-def _m2m100_model(tokenizer):
-    from transformers import M2M100Config, M2M100ForConditionalGeneration
-
-    # m2m100_418M: 128104 tokenizer ids + 8 "madeup words" = 128112 embedding rows.
-    extra = getattr(tokenizer, "num_madeup_words", 0)
-    config = M2M100Config(
-        **_bart_like_kwargs(tokenizer, len(tokenizer) + extra, 1024),
-        bos_token_id=tokenizer.bos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-    )
-    return M2M100ForConditionalGeneration(config)
 
 
-def _nllb_model(tokenizer):
-    from transformers import M2M100Config, M2M100ForConditionalGeneration
-
-    config = M2M100Config(
-        **_bart_like_kwargs(tokenizer, len(tokenizer), 1024),
-        bos_token_id=tokenizer.bos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        tokenizer_class="NllbTokenizer",
-    )
-    return M2M100ForConditionalGeneration(config)
 
 
-def _marian_model(tokenizer):
-    from transformers import MarianConfig, MarianMTModel
-
-    config = MarianConfig(
-        **_bart_like_kwargs(tokenizer, len(tokenizer), 512),
-        decoder_vocab_size=len(tokenizer),
-        bos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
-        forced_eos_token_id=tokenizer.eos_token_id,
-        activation_function="swish",
-    )
-    return MarianMTModel(config)
 
 
-def _causal_model(tokenizer):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    d = _DIMS
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=d["d_model"],
-        intermediate_size=d["ffn"],
-        num_hidden_layers=d["layers"],
-        num_attention_heads=d["heads"],
-        num_key_value_heads=d["heads"] // 2,
-        max_position_embeddings=512,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(config)
 
 
-_MODEL_BUILDERS = {
-    "t5": _t5_model,
-    "mt5": _mt5_model,
-    "byt5": _byt5_model,
-    "mbart50": _mbart50_model,
-    "nllb": _nllb_model,
-    "m2m100": _m2m100_model,
-    "marian": _marian_model,
-    "causal": _causal_model,
-}
 
 
 def _generation_config(config):

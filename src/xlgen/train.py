@@ -29,6 +29,7 @@ from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_language
 from xlgen.io import append_jsonl, atomic_write_json, atomic_write_jsonl, ensure_writable_dir, read_jsonl_lenient
 from xlgen.languages import normalize_language
+from xlgen.metrics import aggregate, diagnostics
 from xlgen.objectives import get_objective, objective_examples
 from xlgen.sampling import TrainingStream
 from xlgen.tasks import Example, Task, get_task
@@ -177,12 +178,13 @@ def evaluate_split(run_dir: Path, split: str, step: int, sets: dict[str, list[Ex
 
 
 def summarize(results: dict[str, dict], metric: str) -> dict[str, float]:
-    """Averages over non-English languages: the paper's headline numbers for zero-shot transfer from English."""
+    """Averages over non-English languages (as each measure aggregates): the paper's headline numbers for zero-shot
+    transfer from English, for the task metric and the diagnostics."""
     targets = [m for lang, m in results.items() if not lang.startswith("en")]
     if not targets:
         return {}
-    keys = [metric, "lang_correct", "avg_length"]
-    return {f"avg_{k}": float(np.mean([m[k] for m in targets])) for k in keys if all(k in m for m in targets)}
+    keys = [metric, *(name for d in diagnostics() for name in d.measures)]
+    return {f"avg_{k}": aggregate(k, [m[k] for m in targets]) for k in keys if all(k in m for m in targets)}
 
 
 def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None, progress: bool = True) -> dict:

@@ -13,10 +13,11 @@ adapters. The code is small because transformers models expose their sublayers a
   prints them and their parameter names are stable: `...layers.0.self_attn.adapters.task.down.weight`. The hook
   rewrites the host's output (the first element when it is a tuple, as attention modules return), so it works the same
   under `generate` with a KV cache, `torch.no_grad`, gradient checkpointing, `deepcopy` and pickling.
-- Hosts are the sublayer outputs *before* the residual add, as in Houlsby: T5's `SelfAttention`/`EncDecAttention`/
-  `DenseReluDense` (inside T5Layer*, which add their own residual and norm), the BART family's `self_attn`/
-  `encoder_attn`/`fc2` (whose FFN has no submodule), decoder-only `self_attn`/`mlp`, and for BLOOM the output
-  projections `self_attention.dense`/`mlp.dense_4h_to_h`, because BLOOM's attention and MLP add the residual inside.
+- Hosts are the sublayer outputs *before* the residual add, as in Houlsby. Which modules they are is the backbone
+  family's knowledge (`adapter_hosts`, xlgen.backbones): T5's `SelfAttention`/`EncDecAttention`/`DenseReluDense`
+  (inside T5Layer*, which add their own residual and norm), the BART family's `self_attn`/`encoder_attn`/`fc2` (whose
+  FFN has no submodule), decoder-only `self_attn`/`mlp`, and for BLOOM the output projections
+  `self_attention.dense`/`mlp.dense_4h_to_h`, because BLOOM's attention and MLP add the residual inside.
 - The up-projection starts at zero, so a fresh adapter is exactly the identity and the model's outputs do not change
   until it trains.
 
@@ -52,25 +53,6 @@ from xlgen.errors import XlgenError
 FROZEN = "frozen.safetensors"
 SLOT = "adapters"  # the attribute name of the slot on each host module
 FUSION_NAME = "fusion"  # the fusion trained by `adaptation.adapter_compose: fuse`
-
-# Host module names per architecture: the last components of a module's path (a dotted suffix), by sublayer kind.
-_T5_HOSTS = {"attn": ("SelfAttention",), "cross": ("EncDecAttention",), "ffn": ("DenseReluDense",)}
-_BART_HOSTS = {"attn": ("self_attn",), "cross": ("encoder_attn",), "ffn": ("fc2",)}
-# BLOOM's attention/MLP add the residual themselves, so the adapters go on their output projections. (With
-# `slow_but_exact` and pretraining_tp > 1 BLOOM bypasses these modules' forward and the hooks would not run.)
-_BLOOM_HOSTS = {"attn": ("self_attention.dense",), "cross": (), "ffn": ("mlp.dense_4h_to_h",)}
-_DEFAULT_HOSTS = {
-    "attn": ("self_attn", "self_attention", "attn"),
-    "cross": ("encoder_attn", "crossattention", "cross_attn"),
-    "ffn": ("mlp", "feed_forward", "ffn", "block_sparse_moe"),
-}
-_BY_MODEL_TYPE = {
-    "t5": _T5_HOSTS, "mt5": _T5_HOSTS, "umt5": _T5_HOSTS,
-    "bart": _BART_HOSTS, "mbart": _BART_HOSTS, "m2m_100": _BART_HOSTS, "marian": _BART_HOSTS,
-    "bloom": _BLOOM_HOSTS,
-}  # fmt: skip
-# Fallback by xlgen backbone family when the model_type is not in the table.
-_BY_FAMILY = {"t5": _T5_HOSTS, "mbart": _BART_HOSTS, "m2m100": _BART_HOSTS, "nllb": _BART_HOSTS, "marian": _BART_HOSTS}
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -203,9 +185,11 @@ class Stack:
 
 
 def _host_names(model, family: str) -> dict[str, list[str]]:
-    """Module paths of the hosts of each kind ("attn", "cross", "ffn")."""
+    """Module paths of the hosts of each kind ("attn", "cross", "ffn"), as the backbone family names them."""
+    from xlgen.backbones import get_family
+
     model_type = getattr(model.config, "model_type", "")
-    table = _BY_MODEL_TYPE.get(model_type) or _BY_FAMILY.get(family) or _DEFAULT_HOSTS
+    table = get_family(family).adapter_hosts(model)
     found: dict[str, list[str]] = {"attn": [], "cross": [], "ffn": []}
     taken: set[str] = set()
     for path, module in model.named_modules():
@@ -224,7 +208,7 @@ def _host_names(model, family: str) -> dict[str, list[str]]:
         raise XlgenError(
             f"adapters: no recognisable attention/feed-forward blocks in {type(model).__name__} (model_type "
             f"{model_type!r}; found {', '.join(f'{len(v)} {k}' for k, v in found.items())}); "
-            "its sublayer names are not in xlgen.adaptation.adapters' tables"
+            f"its sublayer names are not among the {family!r} family's adapter hosts (xlgen.backbones)"
         )
     return found
 
@@ -415,13 +399,15 @@ def load_saved_adapter(model, family: str, path: str | Path, name: str) -> None:
     """Load the adapter an earlier adapters run trained (its artifact directory) as adapter `name`, frozen.
 
     An existing adapter `name` is overwritten, which is how a language adapter is swapped at evaluation time."""
+    from xlgen.backbones import get_family
+
     p = _artifact_dir(path)
     manifest = read_manifest(p)
     if manifest is None or not (p / WEIGHTS).is_file():
         raise XlgenError(f"adaptation.adapter_load.{name}: {path} is not a saved adapter (no xlgen_adaptation.json/{WEIGHTS})")
     if manifest.get("method") != "adapters":
         raise XlgenError(f"adaptation.adapter_load.{name}: {path} was trained with method {manifest.get('method')!r}, not adapters")
-    if manifest.get("family") not in (None, family):
+    if manifest.get("family") not in (None, family) and get_family(manifest["family"]) is not get_family(family):
         raise XlgenError(f"adaptation.adapter_load.{name}: {path} is for a {manifest['family']} model, not {family}")
     layout = manifest.get("adapters")
     if layout:

@@ -16,13 +16,13 @@ def _task_type(model) -> str:
 
 
 class PeftMethod(Method):
-    def peft_config(self, model):
+    def peft_config(self, model, family: str):
         raise NotImplementedError
 
     def apply(self, model, family: str):
         from peft import get_peft_model
 
-        return get_peft_model(model, self.peft_config(model))
+        return get_peft_model(model, self.peft_config(model, family))
 
     def trained_state(self, model):
         from peft import get_peft_model_state_dict
@@ -44,7 +44,7 @@ class PromptTuning(PeftMethod):
     (PEFT's SAMPLE_VOCAB: the paper's initialisation), everything else frozen. For encoder-decoders the prompt goes
     on the encoder side only: `num_transformer_submodules=1` (PEFT's seq2seq default of 2 adds a decoder prompt)."""
 
-    def peft_config(self, model):
+    def peft_config(self, model, family: str):
         from peft import PromptTuningConfig, PromptTuningInit
 
         return PromptTuningConfig(
@@ -55,23 +55,26 @@ class PromptTuning(PeftMethod):
         )
 
 
-def lora_targets(model) -> list[str]:
-    """PEFT's default LoRA targets for the model type; mBART, M2M100/NLLB and Marian are missing from PEFT's table, and
-    their attention projections are named like BART's (`q_proj`, `v_proj`), so those are used."""
+def lora_targets(model, family: str) -> list[str]:
+    """PEFT's default LoRA targets for the model type, else the first of the backbone family's candidates the model
+    has (mBART, M2M100/NLLB and Marian are missing from PEFT's table; their attention projections are `q_proj`,
+    `v_proj`, as BART's)."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as known
+
+    from xlgen.backbones import get_family
 
     if model.config.model_type in known:
         return list(known[model.config.model_type])
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
-    for candidate in (["q_proj", "v_proj"], ["query_key_value"], ["q", "v"], ["c_attn"]):
+    for candidate in get_family(family).lora_target_candidates:
         if set(candidate) <= names:
-            return candidate
+            return list(candidate)
     raise XlgenError(f"lora: no default target modules for model type {model.config.model_type!r}; set adaptation.lora_target_modules")
 
 
 @register_method("lora")
 class LoRA(PeftMethod):
-    def peft_config(self, model):
+    def peft_config(self, model, family: str):
         from peft import LoraConfig
 
         return LoraConfig(
@@ -79,7 +82,7 @@ class LoRA(PeftMethod):
             r=self.cfg.lora_r,
             lora_alpha=self.cfg.lora_alpha,
             lora_dropout=self.cfg.lora_dropout,
-            target_modules=self.cfg.lora_target_modules or lora_targets(model),
+            target_modules=self.cfg.lora_target_modules or lora_targets(model, family),
         )
 
 
@@ -87,7 +90,7 @@ class LoRA(PeftMethod):
 class AnyPeft(PeftMethod):
     """Any PEFT method from a mapping, e.g. `adaptation.peft_config: {peft_type: IA3, target_modules: [q, v]}`."""
 
-    def peft_config(self, model):
+    def peft_config(self, model, family: str):
         from peft import get_peft_config
 
         if not self.cfg.peft_config:

@@ -1,19 +1,27 @@
-"""A backbone family: how a model of that family turns an example into tensors, a loss and generated text.
+"""A backbone family: how a model of that family turns an example into tensors, a loss and generated text, and
+everything else xlgen needs to know about the family, in one class.
 
-Families differ in three ways that matter for cross-lingual generation: encoder-decoder vs decoder-only (where the
-loss lives), language codes (mBART/NLLB/M2M100 prepend them and force the target code as the first generated token;
-mT5 has none; Marian multi-target models take a `>>xxx<<` token), and the maximum input length.
+Families differ in ways that matter for cross-lingual generation: encoder-decoder vs decoder-only (where the loss
+lives), language codes (mBART/NLLB/M2M100 prepend them and force the target code as the first generated token; mT5
+has none; Marian multi-target models take a `>>xxx<<` token), the maximum input length, and the rudiments of
+pretraining their outputs carry. The class attributes below are the family's knowledge; generic code (language codes,
+output cleanup, adaptation methods, objectives, tiny test models) asks the family instead of keeping tables of its own.
+Adding a family is one module that defines a subclass and registers it (see DEVELOPERS.md).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from xlgen.config import ModelConfig
 from xlgen.registry import Registry
 from xlgen.tasks.base import Example, Task
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -36,10 +44,54 @@ def unwrap(model):
     return model
 
 
+def learned_prompt(model) -> bool:
+    """Whether `model` prepends learned vectors to its inputs (PEFT prompt learning): the one place that asks PEFT."""
+    peft_cfg = getattr(model, "active_peft_config", None)
+    return peft_cfg is not None and peft_cfg.is_prompt_learning
+
+
+# Adapter host modules by sublayer kind, as dotted suffixes of module paths (see xlgen.adaptation.adapters). These
+# names cover most transformers architectures; families whose sublayers are named otherwise declare their own.
+DEFAULT_ADAPTER_HOSTS = {
+    "attn": ("self_attn", "self_attention", "attn"),
+    "cross": ("encoder_attn", "crossattention", "cross_attn"),
+    "ffn": ("mlp", "feed_forward", "ffn", "block_sparse_moe"),
+}
+
+
 class Backbone:
     family: str = ""
     is_encoder_decoder: bool = True
 
+    # -- what the family knows (class attributes: asked before any model is loaded) ---------------------------------
+    # transformers `model_type`s this family claims (`family_of` matches them).
+    model_types: tuple[str, ...] = ()
+    # Whether it takes the models no family claims by model_type: "encoder-decoder" or "decoder-only" (one family each;
+    # not inherited by subclasses).
+    claims_other: str | None = None
+    # Language-code tokens of its tokenizers: regular expressions with a `lang` group (and an optional `script`).
+    code_patterns: tuple[re.Pattern, ...] = ()
+    # Pretraining rudiments its models emit (regular expressions), removed from outputs before scoring.
+    rudiments: tuple[str, ...] = ()
+    # The objective `data.objective.name: pretraining` means for this family (xlgen.objectives).
+    pretraining_objective: str = "prefix_lm"
+    # LoRA target module names to try, in order, when PEFT has no default for the model type.
+    lora_target_candidates: tuple[tuple[str, ...], ...] = ()
+    # Tiny random-init test models of this family: name -> function(scratch dir) -> (tokenizer, model); see
+    # xlgen.testing, which owns the shared SentencePiece model and the cache.
+    tiny_models: dict[str, Callable] = {}
+
+    @classmethod
+    def adapter_hosts(cls, model) -> dict[str, tuple[str, ...]]:
+        """Module-path suffixes of the sublayers bottleneck adapters follow, by kind ("attn", "cross", "ffn")."""
+        return DEFAULT_ADAPTER_HOSTS
+
+    @classmethod
+    def frozen_patterns(cls, model, upper_fraction: float) -> list[str]:
+        """Regular expressions over parameter names that `adaptation.method: freeze` keeps frozen."""
+        raise NotImplementedError
+
+    # -- a loaded model ---------------------------------------------------------------------------------------------
     def __init__(self, model, tokenizer, cfg: ModelConfig, name: str):
         self.model = model
         self.tokenizer = tokenizer
@@ -80,6 +132,11 @@ class Backbone:
     # Families that can compute a prefix shared by several inputs once (see CausalBackbone) override this.
     supports_shared_prefix = False
 
+    def can_share_prefix(self, model) -> bool:
+        """Whether `generate_shared` is exact for `model` as adapted: not under a learned prompt, which the shared
+        prefill would leave out."""
+        return self.supports_shared_prefix and not learned_prompt(model)
+
     def decode(self, ids: list[int]) -> str:
         """Raw text of generated ids up to the first end-of-sequence, special tokens kept (scoring removes them)."""
         out = []
@@ -99,21 +156,31 @@ FAMILIES = Registry("family", "model.family", attr="family", also_known=("auto",
 register_family = FAMILIES.register
 
 
+def families() -> list[type[Backbone]]:
+    """Every registered family class once, in registration order."""
+    return list(dict.fromkeys(FAMILIES.values()))
+
+
 def family_of(config) -> str:
-    """The family name for a transformers config: model_type for the encoder-decoders we know, else generic."""
-    mt = getattr(config, "model_type", "")
-    if mt in ("t5", "mt5", "umt5"):
-        return "t5"
-    if mt in ("mbart",):
-        return "mbart"
-    if mt in ("m2m_100", "nllb", "nllb_moe"):
-        return "m2m100"
-    if mt == "marian":
-        return "marian"
-    if getattr(config, "is_encoder_decoder", False):
-        return "seq2seq"
-    return "causal"
+    """The family for a transformers config: the one claiming its model_type, else the encoder-decoder or decoder-only
+    family that takes the others."""
+    model_type = getattr(config, "model_type", "")
+    for cls in families():
+        if model_type in cls.model_types:
+            return cls.family
+    other = "encoder-decoder" if getattr(config, "is_encoder_decoder", False) else "decoder-only"
+    return next(cls.family for cls in families() if cls.__dict__.get("claims_other") == other)
 
 
 def get_family(name: str) -> type[Backbone]:
     return FAMILIES.lookup(name)
+
+
+def all_code_patterns() -> tuple[re.Pattern, ...]:
+    """Every family's language-code token shapes, for code that has a tokenizer but no family (vocabulary trimming)."""
+    return tuple(p for cls in families() for p in cls.code_patterns)
+
+
+def all_rudiments() -> tuple[str, ...]:
+    """Every family's rudiment patterns: outputs are cleaned of all of them, whichever model (or system) wrote them."""
+    return tuple(dict.fromkeys(r for cls in families() for r in cls.rudiments))

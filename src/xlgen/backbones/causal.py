@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import Backbone, Encoded, register_family, unwrap
+from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, register_family, unwrap
 from xlgen.errors import XlgenError
 from xlgen.tasks.base import Example, Task
 
@@ -27,8 +28,7 @@ def body_hidden_states(model, input_ids, attention_mask):
     """Last hidden states aligned with `input_ids`. Under PEFT prompt tuning the learned prompt is prepended here, as
     PEFT's own forward does, and its positions are dropped from the result."""
     body = causal_body(model)
-    peft_cfg = getattr(model, "active_peft_config", None)
-    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+    if learned_prompt(model):
         n = input_ids.shape[0]
         prompts = model.get_prompt(batch_size=n).to(body.dtype if hasattr(body, "dtype") else torch.float32)
         embeds = torch.cat([prompts, model.get_input_embeddings()(input_ids)], dim=1)
@@ -37,9 +37,36 @@ def body_hidden_states(model, input_ids, attention_mask):
     return body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
 
+# BLOOM's attention and MLP add the residual themselves, so adapters go on their output projections. (With
+# `slow_but_exact` and pretraining_tp > 1 BLOOM bypasses these modules' forward and the hooks would not run.)
+BLOOM_ADAPTER_HOSTS = {"attn": ("self_attention.dense",), "cross": (), "ffn": ("mlp.dense_4h_to_h",)}
+
+
 @register_family("causal")
 class CausalBackbone(Backbone):
     is_encoder_decoder = False
+    claims_other = "decoder-only"
+    # <|endoftext|>, <|im_end|>, <|eot_id|>: the <|...|> form is used only for special tokens
+    rudiments = (r"<\|[^<>|\s]{1,40}\|>",)
+    lora_target_candidates = (("q_proj", "v_proj"), ("query_key_value",), ("c_attn",))
+
+    @classmethod
+    def adapter_hosts(cls, model) -> dict[str, tuple[str, ...]]:
+        return BLOOM_ADAPTER_HOSTS if getattr(model.config, "model_type", "") == "bloom" else DEFAULT_ADAPTER_HOSTS
+
+    @classmethod
+    def frozen_patterns(cls, model, upper_fraction: float) -> list[str]:
+        """No encoder to train: freeze what generates text (embeddings, output projection, the top `upper_fraction` of
+        the layers) and train the lower layers, which read the prompt; the closest analogue of ZmBART's choice."""
+        n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+        if not n:
+            raise XlgenError("freeze: cannot tell how many layers the model has; set adaptation.freeze_patterns")
+        first_frozen = int(n) - round(int(n) * upper_fraction)
+        upper = "|".join(str(i) for i in range(first_frozen, int(n)))
+        patterns = [r"embed", r"(^|\.)lm_head\.", r"(^|\.)wte\.", r"(^|\.)(norm|ln_f|final_layernorm)\."]
+        if upper:
+            patterns.append(rf"(^|\.)(layers|h|blocks)\.({upper})\.")
+        return patterns
 
     def __init__(self, model, tokenizer, cfg, name):
         super().__init__(model, tokenizer, cfg, name)
@@ -183,3 +210,40 @@ class CausalBackbone(Backbone):
             eos_token_id=self.eos_id,
         )
         return out[:, batch["input_ids"].shape[1] :].tolist()
+
+
+# -- tiny test models (xlgen.testing) ---------------------------------------------------------------------------------
+
+
+def _causal_tokenizer(scratch: Path):
+    from xlgen.testing import shared_spm, write_file
+    from transformers import LlamaTokenizer
+
+    write_file(scratch / "tokenizer.model", shared_spm())
+    # Llama has no pad token; a dedicated one keeps padding distinct from </s> in training labels. The .model
+    # conversion path leaves add_bos_token off, unlike the hub Llama tokenizer.json, so it is set explicitly.
+    return LlamaTokenizer.from_pretrained(str(scratch), pad_token="<pad>", add_bos_token=True, model_max_length=512)
+
+
+def _causal_model(tokenizer):
+    from xlgen.testing import DIMS
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = DIMS
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=d["d_model"],
+        intermediate_size=d["ffn"],
+        num_hidden_layers=d["layers"],
+        num_attention_heads=d["heads"],
+        num_key_value_heads=d["heads"] // 2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+CausalBackbone.tiny_models = {"causal": (_causal_tokenizer, _causal_model)}

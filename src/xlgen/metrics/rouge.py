@@ -14,6 +14,7 @@ from nltk.stem import porter
 from rouge_score import rouge_scorer
 
 from xlgen.errors import XlgenError
+from xlgen.metrics.base import Measure, Metric, register_metric
 from xlgen.metrics.text import SPACELESS_CHAR, base_language
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
@@ -72,3 +73,14 @@ def rouge_scores(
             totals[key] += scores[key].fmeasure
     n = len(predictions)
     return {key: 100.0 * total / n for key, total in totals.items()}
+
+
+@register_metric("rouge")
+class Rouge(Metric):
+    """Against the first reference (XL-Sum has one)."""
+
+    measures = {name: Measure(name.replace("rouge", "ROUGE-"), higher_is_better=True) for name in ROUGE_TYPES}
+    primary = "rouge2"
+
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        return rouge_scores(predictions, [r[0] for r in references], lang)

@@ -16,6 +16,7 @@ from collections import Counter
 import regex
 
 from xlgen.errors import XlgenError
+from xlgen.metrics.base import Measure, Metric, register_metric
 from xlgen.metrics.text import SPACELESS_CHAR, base_language
 
 # MLQA: every Unicode punctuation character (categories P*) plus ASCII punctuation, which also has symbols ($+<=>^`|~).
@@ -126,3 +127,12 @@ def squad_scores(predictions: list[str], references: list[list[str]], lang: str)
     # Same arithmetic as the official script (running sum, then 100 * sum / n) so English results are bit-identical.
     n = len(predictions)
     return {"f1": 100.0 * f1_total / n, "exact_match": 100.0 * em_total / n}
+
+
+@register_metric("squad")
+class Squad(Metric):
+    measures = {"f1": Measure("F1", higher_is_better=True), "exact_match": Measure("exact match", higher_is_better=True)}
+    primary = "f1"
+
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
+        return squad_scores(predictions, references, lang)

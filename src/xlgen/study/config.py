@@ -17,15 +17,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from xlgen.config import from_dict, load_yaml
+from xlgen.config import ListOf, from_dict, load_yaml, typed_config
 from xlgen.errors import XlgenError
+from xlgen.study.protocol import ProtocolConfig
 
 
-@dataclass(kw_only=True)
+@typed_config
 class ExecutorConfig:
     kind: str = "local"  # local: one run after another in this process | ray: each run a Ray task
     # ray: an existing cluster ("auto", "ray://head:10001"); None starts a local cluster on demand.
@@ -36,7 +37,7 @@ class ExecutorConfig:
     gpus_per_run: float = 0.0
 
 
-@dataclass(kw_only=True)
+@typed_config
 class IntermediateSpec:
     # A run config for intermediate tuning (stage: intermediate), run once per model before the runs that use it...
     config: str | None = None
@@ -45,7 +46,7 @@ class IntermediateSpec:
     model: str | None = None
 
 
-@dataclass(kw_only=True)
+@typed_config
 class ReferenceSpec:
     """A baseline run at a fixed LR, without search (e.g. translate-train), shown as a reference bar."""
 
@@ -53,7 +54,7 @@ class ReferenceSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class StudyConfig:
     name: str = "study"
     base: str
@@ -62,15 +63,15 @@ class StudyConfig:
     tasks: dict[str, dict[str, Any]] = field(default_factory=lambda: {"task": {}})
     methods: dict[str, dict[str, Any]]
     intermediate: dict[str, IntermediateSpec] = field(default_factory=dict)
-    seeds: list[int] = field(default_factory=lambda: [0])
-    source_languages: list[str] = field(default_factory=lambda: ["en"])
-    validation_languages: list[str] = field(default_factory=list)
-    test_languages: list[str] | None = None
-    protocol: dict[str, Any] = field(default_factory=dict)
+    seeds: ListOf[int] = field(default_factory=lambda: [0])
+    source_languages: ListOf[str] = field(default_factory=lambda: ["en"])
+    validation_languages: ListOf[str] = field(default_factory=list)
+    test_languages: ListOf[str] | None = None
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     references: dict[str, ReferenceSpec] = field(default_factory=dict)
     # Experiment trackers for every run (tensorboard, mlflow, wandb), off by default; run directories stay the truth.
-    tracking: list[str] = field(default_factory=list)
+    tracking: ListOf[str] = field(default_factory=list)
     output_dir: str | None = None
 
 

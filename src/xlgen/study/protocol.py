@@ -35,12 +35,14 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
+from xlgen.config import ListOf, from_dict, to_dict, typed_config
 from xlgen.errors import XlgenError
 
 STATE_VERSION = 1
 TIE_RULE = "higher metric first (lower if higher_is_better=False); on an exact tie the smaller LR, then without IT"
+# (The direction is the selection metric's, from its registry entry, carried by each RunOutcome.)
 _REL = 1e-9  # LRs are compared after rounding to 10 significant digits; limits get this relative slack
 
 
@@ -93,6 +95,8 @@ class RunOutcome:
     metric: float | None = None
     lang_correct: float | None = None
     error: str | None = None
+    # The selection metric's direction, as its registry entry declares it (xlgen.metrics).
+    higher_is_better: bool = True
 
     def __post_init__(self):
         if self.status not in ("done", "failed"):
@@ -104,16 +108,18 @@ class RunOutcome:
             self.lang_correct = None
 
     def to_dict(self) -> dict:
-        return {"key": self.key.to_dict(), "status": self.status, "metric": self.metric, "lang_correct": self.lang_correct, "error": self.error}
+        return {"key": self.key.to_dict(), "status": self.status, "metric": self.metric, "lang_correct": self.lang_correct, "error": self.error,
+                "higher_is_better": self.higher_is_better}
 
     @classmethod
     def from_dict(cls, d: dict) -> RunOutcome:
-        return cls(key=RunKey.from_dict(d["key"]), status=d["status"], metric=d.get("metric"), lang_correct=d.get("lang_correct"), error=d.get("error"))
+        return cls(key=RunKey.from_dict(d["key"]), status=d["status"], metric=d.get("metric"), lang_correct=d.get("lang_correct"), error=d.get("error"),
+                   higher_is_better=d.get("higher_is_better", True))
 
 
-@dataclass
+@typed_config
 class ProtocolConfig:
-    start_lrs: list[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
+    start_lrs: ListOf[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
     min_lr: float = 1e-7
     max_lr: float = 1e-1
     # Methods that also try refine_factor x the best decade (the paper does this for full finetuning only).
@@ -124,12 +130,11 @@ class ProtocolConfig:
     derived_methods: dict[str, str] = field(default_factory=lambda: {"freeze": "full", "mix": "full", "multi_source": "full"})
     # Same units as RunOutcome.lang_correct (xlgen's language_correct_rate is in percent). None = no floor.
     lang_correct_floor: float | None = None
-    use_it_options: list[bool] = field(default_factory=lambda: [False, True])
-    multipliers: list[float] = field(default_factory=lambda: [1, 10])
+    use_it_options: ListOf[bool] = field(default_factory=lambda: [False, True])
+    multipliers: ListOf[float] = field(default_factory=lambda: [1, 10])
     # Name of the selection metric, or {task: name}; "primary" = the task's primary_metric, given by the driver.
     metric: str | dict[str, str] = "primary"
     lang_correct_key: str = "lang_correct"
-    higher_is_better: bool = True
 
     def __post_init__(self):
         self.start_lrs = [canon_lr(x) for x in self.start_lrs]
@@ -163,20 +168,19 @@ class ProtocolConfig:
         return self.metric.get(task, "primary") if isinstance(self.metric, dict) else self.metric
 
     def to_dict(self) -> dict:
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ProtocolConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise XlgenError(f"protocol: unknown field(s) {unknown} (known: {sorted(known)})")
-        return cls(**d)
+        return from_dict(cls, d, "protocol")
 
 
 def outcome_from_metrics(key: RunKey, per_lang: dict[str, dict], cfg: ProtocolConfig, *, primary: str | None = None, source_langs=("en",)) -> RunOutcome:
     """Average the selection metric and language-correct rate over validation languages, skipping the source
-    language(s): the protocol tunes for cross-lingual transfer, and English scores would reward overfitting to it."""
+    language(s): the protocol tunes for cross-lingual transfer, and English scores would reward overfitting to it.
+    How to average, and which way is better, is the metric's registry entry (xlgen.metrics)."""
+    from xlgen.metrics import aggregate, measure
+
     name = cfg.metric_name(key.task)
     if name == "primary":
         if not primary:
@@ -188,10 +192,13 @@ def outcome_from_metrics(key: RunKey, per_lang: dict[str, dict], cfg: ProtocolCo
     for lang in langs:
         if name not in per_lang[lang]:
             raise XlgenError(f"{key.name}: language '{lang}' has no metric '{name}' (has: {sorted(per_lang[lang])})")
-    metric = sum(float(per_lang[lang][name]) for lang in langs) / len(langs)
+    direction = measure(name).higher_is_better
+    if direction is None:
+        raise XlgenError(f"{key.name}: protocol.metric {name!r} has no better direction; select on a task metric")
+    metric = aggregate(name, [float(per_lang[lang][name]) for lang in langs])
     lcs = [per_lang[lang].get(cfg.lang_correct_key) for lang in langs]
-    lang_correct = None if any(x is None for x in lcs) else sum(float(x) for x in lcs) / len(lcs)
-    return RunOutcome(key=key, status="done", metric=metric, lang_correct=lang_correct)
+    lang_correct = None if any(x is None for x in lcs) else aggregate("lang_correct", [float(x) for x in lcs])
+    return RunOutcome(key=key, status="done", metric=metric, lang_correct=lang_correct, higher_is_better=direction)
 
 
 class _Search:
@@ -363,7 +370,7 @@ class LRProtocol:
         ok = [k for k in keys if self._why_not(k) is None]
         if not ok:
             return None
-        sign = -1.0 if self.cfg.higher_is_better else 1.0
+        sign = -1.0 if self.results[ok[0]].higher_is_better else 1.0
         return min(ok, key=lambda k: (sign * self.results[k].metric, k.lr, k.it))
 
     def _better(self, a: RunKey, b: RunKey | None) -> bool:
@@ -371,7 +378,7 @@ class LRProtocol:
         if b is None:
             return True
         ma, mb = self.results[a].metric, self.results[b].metric
-        return ma > mb if self.cfg.higher_is_better else ma < mb
+        return ma > mb if self.results[a].higher_is_better else ma < mb
 
     def _candidates(self, keys: list[RunKey]) -> list[dict]:
         out = []

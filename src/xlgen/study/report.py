@@ -24,12 +24,13 @@ from pathlib import Path
 
 from xlgen.errors import XlgenError
 from xlgen.io import atomic_write_text, read_json
+from xlgen.metrics import aggregate, all_measures, diagnostics, measure
 from xlgen.study.outcomes import outcome_for, protocol_config_for  # noqa: F401  (re-exported for callers)
 from xlgen.study.protocol import LRProtocol, ProtocolConfig, RunKey, RunOutcome, canon_lr, fmt_lr
 
-# Metric columns in this order first (QA, then summarization, then the paper's diagnostics); others follow sorted.
-METRIC_ORDER = ("f1", "exact_match", "rouge1", "rouge2", "rougeL", "lang_correct", "avg_length")
 NOT_METRICS = {"n", "step"}
+# Measures every run reports besides its task metric (language-correct rate, length): the registry's diagnostics.
+DIAGNOSTICS = tuple(name for d in diagnostics() for name in d.measures)
 CSV_HEAD = ("model", "task", "method", "kind", "lr", "it", "seed", "split", "lang", "status")
 CSV_TAIL = ("n", "step", "run_dir", "superseded", "error")
 STATUS_ORDER = ("done", "failed", "unfinished")
@@ -192,7 +193,7 @@ def target_avg(per_lang: dict, name: str, sources) -> float | None:
     vals = [per_lang[lang].get(name) for lang in langs]
     if not langs or any(v is None for v in vals):
         return None
-    return sum(float(v) for v in vals) / len(vals)
+    return aggregate(name, [float(v) for v in vals])
 
 
 def mean_std(xs: list[float]) -> tuple[float | None, float | None]:
@@ -240,7 +241,8 @@ def metric_columns(runs: list[Run]) -> list[str]:
         for block in ((r.results or {}).get("test") or {}, (r.results or {}).get("dev_last") or {}):
             for m in block.values():
                 names |= {k for k, v in m.items() if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return [m for m in METRIC_ORDER if m in names] + sorted(names - set(METRIC_ORDER))
+    known = list(all_measures())  # the registry's order: task metrics, then diagnostics; unregistered ones sorted after
+    return [m for m in known if m in names] + sorted(names - set(known))
 
 
 def _cell(x) -> str:
@@ -308,7 +310,7 @@ def save_png(fig, path: Path) -> None:
 
 
 def _label(metric: str) -> str:
-    return metric.upper() if len(metric) <= 3 else metric
+    return all_measures()[metric].label if metric in all_measures() else metric
 
 
 def plot_fig1(runs: list[Run], failed_lrs: list[float], metric: str, sources, plr: float | None, title: str, path: Path) -> None:
@@ -422,7 +424,7 @@ def _bar(ctx: Context, method: str, kind: str, lr, it, runs: list[Run], metric: 
     m = mean_std([target_avg(t, metric, ctx.sources) for t in tests]) if metric else (None, None)
     c = mean_std([target_avg(t, "lang_correct", ctx.sources) for t in tests])
     per_lang = {}
-    for key in (metric, "lang_correct", "avg_length"):
+    for key in (metric, *DIAGNOSTICS):
         if key:
             per_lang[key] = {lang: mean_std([t[lang].get(key) for t in tests if lang in t])[0] for lang in ctx.langs}
             per_lang[key]["avg"] = mean_std([target_avg(t, key, ctx.sources) for t in tests])[0]
@@ -553,10 +555,10 @@ def section_per_language(ctx: Context) -> list:
             if not metric:
                 continue
             bars = chosen_bars(ctx, model, task)
-            for key, title in ((metric, metric), ("lang_correct", "language-correct rate (%)"), ("avg_length", "average output length (characters)")):
+            for key in (metric, *DIAGNOSTICS):
+                title, digits = (metric, measure(metric).digits) if key == metric else (measure(key).label, measure(key).digits)
                 rows = [[b["method"], b["kind"], _lr(b["lr"]), _it(b["it"]), str(len(b["seeds"])),
-                         *[num(b["per_lang"][key][lang], 1 if key == "avg_length" else 2) for lang in ctx.langs],
-                         num(b["per_lang"][key]["avg"], 1 if key == "avg_length" else 2)] for b in bars]
+                         *[num(b["per_lang"][key][lang], digits) for lang in ctx.langs], num(b["per_lang"][key]["avg"], digits)] for b in bars]
                 blocks += [("h", 3, f"{model} / {task}: {title}"), ("table", ["method", "kind", "LR", "IT", "seeds", *ctx.langs, "avg"], rows)]
     return blocks
 

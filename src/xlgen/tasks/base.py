@@ -1,4 +1,8 @@
-"""What every task hands to the rest of xlgen: examples, a loader per dataset source, and a scorer."""
+"""What every task hands to the rest of xlgen: examples, a loader per dataset source, and the scoring.
+
+The task is the only scorer: training, `xlgen evaluate` and `xlgen score` all call `Task.score`, which runs the task's
+metric (a registered one, xlgen.metrics) and the diagnostics every output gets (language-correct rate, length).
+Adding a task is one module that subclasses `Task` and registers it (see DEVELOPERS.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 
 from xlgen.config import DatasetSpec, TaskConfig, expand_path, fill_language
 from xlgen.errors import XlgenError
+from xlgen.metrics.base import diagnostics, get_metric
 from xlgen.registry import Registry
 
 
@@ -31,8 +36,8 @@ class Task:
     # The word decoder-only prompts end with ("Answer in German:").
     instruction: str = "Output"
     default_max_new_tokens: int = 64
-    # The metric the study selects on and reports first.
-    primary_metric: str = ""
+    # The registered metric that scores this task (xlgen.metrics); its primary measure is what a study selects on.
+    metric: str = ""
 
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg
@@ -68,9 +73,23 @@ class Task:
     def filter_for_evaluation(self, examples: list[Example], lang: str) -> list[Example]:
         return examples
 
+    def read_references(self, path: Path, lang: str) -> dict[str, list[str]]:
+        """Gold outputs by example id from a reference file, for `xlgen score` (the evaluation filter applies)."""
+        examples = self.filter_for_evaluation(self.load_file(path, lang), lang)
+        return {ex.id: ex.references for ex in examples}
+
     # -- scoring --------------------------------------------------------------------------------------------------
+    @property
+    def primary_metric(self) -> str:
+        return get_metric(self.metric).primary
+
     def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        raise NotImplementedError
+        """The task metric's measures, then the diagnostics, then `n`, for one language's cleaned predictions."""
+        scores = get_metric(self.metric).score(predictions, references, lang)
+        for diagnostic in diagnostics():
+            scores.update(diagnostic.score(predictions, references, lang))
+        scores["n"] = len(predictions)
+        return scores
 
 
 def _load_hf_records(spec: DatasetSpec, lang: str):

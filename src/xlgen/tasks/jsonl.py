@@ -6,6 +6,7 @@ from pathlib import Path
 
 from xlgen.errors import XlgenError
 from xlgen.io import iter_jsonl, require_field
+from xlgen.metrics.base import METRICS
 from xlgen.tasks.base import Example, Task, register_task
 
 
@@ -32,15 +33,11 @@ class JsonlTask(Task):
         return f
 
     @property
-    def metric(self) -> str:
+    def metric(self) -> str:  # type: ignore[override]
         m = self.cfg.metric or self.default_metric
-        if m not in ("rouge", "squad"):
-            raise XlgenError(f"task.metric: unknown metric {m!r} (known: rouge, squad)")
+        if METRICS.lookup(m).diagnostic:
+            raise XlgenError(f"task.metric: {m!r} is computed for every task; name the task's own metric (e.g. rouge, squad)")
         return m
-
-    @property
-    def primary_metric(self) -> str:  # type: ignore[override]
-        return "rouge2" if self.metric == "rouge" else "f1"
 
     def _example(self, obj: dict, n: int, lang: str, path, lineno) -> Example:
         text = require_field(obj, self.input_field, path, lineno)
@@ -64,14 +61,14 @@ class JsonlTask(Task):
     def load_hf(self, records, source: str, lang: str) -> list[Example]:
         return [self._example(dict(r), n, lang, source, n) for n, r in enumerate(records)]
 
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        if self.metric == "squad":
-            from xlgen.metrics.squad import squad_scores
-
-            return squad_scores(predictions, references, lang)
-        from xlgen.metrics.rouge import rouge_scores
-
-        return rouge_scores(predictions, [r[0] for r in references], lang)
+    def read_references(self, path: Path, lang: str) -> dict[str, list[str]]:
+        """Only ids and targets are read: the inputs of another system's test set are not needed to score it."""
+        refs = {}
+        for lineno, obj in iter_jsonl(path):
+            rid = require_field(obj, self.cfg.id_field, path, lineno, (str, int))
+            ref = require_field(obj, self.target_field, path, lineno, (str, list))
+            refs[str(rid)] = [ref] if isinstance(ref, str) else [str(r) for r in ref]
+        return refs
 
 
 @register_task("summarization")

@@ -53,11 +53,6 @@ def read_squad_file(path: Path, lang: str) -> list[Example]:
     return examples
 
 
-def squad_references(path: Path) -> dict[str, list[str]]:
-    """Map question id to its gold answers, for scoring predictions made by any system."""
-    return {ex.id: ex.references for ex in read_squad_file(path, lang="und")}
-
-
 def keep_for_xquad_eval(answers: list[str], detected: list[str | None], lang: str) -> bool:
     """The paper's XQuAD filter: no digits in the gold answer and the answer is identified as the target language."""
     from xlgen.metrics.langid import same_language
@@ -71,7 +66,7 @@ def keep_for_xquad_eval(answers: list[str], detected: list[str | None], lang: st
 class QATask(Task):
     instruction = "Answer"
     default_max_new_tokens = 32
-    primary_metric = "f1"
+    metric = "squad"
 
     def load_file(self, path: Path, lang: str) -> list[Example]:
         return read_squad_file(path, lang)
@@ -94,8 +89,3 @@ class QATask(Task):
 
         detected = detect_languages([ex.references[0] for ex in examples])
         return [ex for ex, d in zip(examples, detected) if keep_for_xquad_eval(ex.references, [d], lang)]
-
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        from xlgen.metrics.squad import squad_scores
-
-        return squad_scores(predictions, references, lang)
