@@ -19,9 +19,9 @@ FAMILIES = ["t5", "mt5", "byt5", "mbart50", "nllb", "m2m100", "marian", "causal"
 METHOD_CONFIGS = {
     "full": AdaptationConfig(method="full"),
     "freeze": AdaptationConfig(method="freeze"),
-    "adapters": AdaptationConfig(method="adapters", adapter_dim=8),
-    "prompt": AdaptationConfig(method="prompt", prompt_length=5),
-    "lora": AdaptationConfig(method="lora", lora_r=4),
+    "adapters": AdaptationConfig(method="adapters", adapters={"dim": 8}),
+    "prompt": AdaptationConfig(method="prompt", prompt={"length": 5}),
+    "lora": AdaptationConfig(method="lora", lora={"r": 4}),
 }
 
 
@@ -124,13 +124,13 @@ def test_freeze_decoder_only_keeps_embeddings_head_and_upper_layers(qa_examples)
     assert not any("embed" in n or "lm_head" in n for n in trainable)
     assert any(f"layers.{0}." in n for n in trainable)
     assert not any(f"layers.{n_layers - 1}." in n for n in trainable)
-    custom = get_method(AdaptationConfig(method="freeze", freeze_patterns=[r"embed"])).apply(copy.deepcopy(backbone.model), "causal")
+    custom = get_method(AdaptationConfig(method="freeze", freeze={"patterns": [r"embed"]})).apply(copy.deepcopy(backbone.model), "causal")
     assert any(f"layers.{n_layers - 1}." in n for n, p in custom.named_parameters() if p.requires_grad)
 
 
 def test_prompt_tuning_is_encoder_side_and_initialised_from_vocab():
     backbone = load_backbone(ModelConfig(name=str(tiny_model("mt5"))))
-    model = get_method(AdaptationConfig(method="prompt", prompt_length=7)).apply(backbone.model, "t5")
+    model = get_method(AdaptationConfig(method="prompt", prompt={"length": 7})).apply(backbone.model, "t5")
     cfg = model.active_peft_config
     assert cfg.num_transformer_submodules == 1 and cfg.num_virtual_tokens == 7
     prompt = model.prompt_encoder["default"].embedding.weight
@@ -141,11 +141,11 @@ def test_prompt_tuning_is_encoder_side_and_initialised_from_vocab():
 
 def test_any_peft_config_passes_through():
     backbone = load_backbone(ModelConfig(name=str(tiny_model("causal"))))
-    m = get_method(AdaptationConfig(method="peft", peft_config={"peft_type": "IA3", "target_modules": ["k_proj", "v_proj", "down_proj"], "feedforward_modules": ["down_proj"]}))
+    m = get_method(AdaptationConfig(method="peft", peft={"config": {"peft_type": "IA3", "target_modules": ["k_proj", "v_proj", "down_proj"], "feedforward_modules": ["down_proj"]}}))
     model = m.apply(backbone.model, "causal")
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("ia3" in n for n in names)
     from xlgen.errors import XlgenError
 
-    with pytest.raises(XlgenError, match="peft_config"):
+    with pytest.raises(XlgenError, match="adaptation.peft.config"):
         get_method(AdaptationConfig(method="peft")).apply(backbone.model, "causal")

@@ -160,7 +160,7 @@ def test_adapter_run_on_every_family(f, tmp_path):
     model = load_model(f)
     base_logits, (base_seq, base_scores) = logits(model, f), generate(model, f)
 
-    method = AdaptersMethod(AdaptationConfig(method="adapters", adapter_dim=DIM))
+    method = AdaptersMethod(AdaptationConfig(method="adapters", adapters={"dim": DIM}))
     assert method.apply(model, family_of(f)) is model
 
     # (c) one adapter after every attention block (cross-attention included) and every feed-forward block
@@ -209,7 +209,7 @@ def test_stack_and_fuse_loaded_adapters(f, tmp_path):
     lang_dirs = []
     for i, lang in enumerate(["en", "fr"]):
         model = load_model(f)
-        method = AdaptersMethod(AdaptationConfig(method="adapters", adapter_dim=DIM, adapter_name=f"lang_{lang}"))
+        method = AdaptersMethod(AdaptationConfig(method="adapters", adapters={"dim": DIM, "name": f"lang_{lang}"}))
         method.apply(model, fam)
         randomize(model, f"lang_{lang}", seed=i)
         lang_dirs.append(save_artifact(method, model, f, tmp_path / f"lang_{lang}"))
@@ -217,7 +217,7 @@ def test_stack_and_fuse_loaded_adapters(f, tmp_path):
 
     # (e) stack: a frozen language adapter (renamed on load) under this run's task adapter; only the task adapter trains
     model = load_model(f)
-    cfg = AdaptationConfig(method="adapters", adapter_dim=DIM, adapter_load={"lang": str(lang_dirs[0])})
+    cfg = AdaptationConfig(method="adapters", adapters={"dim": DIM, "load": {"lang": str(lang_dirs[0])}})
     method = AdaptersMethod(cfg)
     method.apply(model, fam)
     assert active(model) == ["lang", "task"]
@@ -240,7 +240,7 @@ def test_stack_and_fuse_loaded_adapters(f, tmp_path):
 
     # (e) fuse: AdapterFusion over the two frozen language adapters; only the fusion trains
     model = load_model(f)
-    cfg = AdaptationConfig(method="adapters", adapter_compose="fuse", adapter_load={"en": str(lang_dirs[0]), "fr": str(lang_dirs[1])})
+    cfg = AdaptationConfig(method="adapters", adapters={"compose": "fuse", "load": {"en": str(lang_dirs[0]), "fr": str(lang_dirs[1])}})
     method = AdaptersMethod(cfg)
     method.apply(model, fam)
     assert active(model) == ["fusion"]
@@ -315,14 +315,14 @@ def test_errors(tmp_path):
     with pytest.raises(XlgenError, match="cannot fuse"):
         add_fusion(model, ["task", "lang"])
     with pytest.raises(XlgenError, match="fuse needs"):
-        AdaptersMethod(AdaptationConfig(method="adapters", adapter_compose="fuse")).apply(load_model("t5"), "t5")
-    with pytest.raises(XlgenError, match="adapter_compose"):
-        AdaptersMethod(AdaptationConfig(method="adapters", adapter_compose="mix")).apply(load_model("t5"), "t5")
+        AdaptersMethod(AdaptationConfig(method="adapters", adapters={"compose": "fuse"})).apply(load_model("t5"), "t5")
+    with pytest.raises(XlgenError, match="adapters.compose"):
+        AdaptersMethod(AdaptationConfig(method="adapters", adapters={"compose": "mix"})).apply(load_model("t5"), "t5")
     with pytest.raises(XlgenError, match="not a saved adapter"):
         load_saved_adapter(load_model("t5"), "t5", tmp_path, "lang")
     # A causal artifact does not load into an encoder-decoder.
     causal = load_model("causal")
-    m = AdaptersMethod(AdaptationConfig(method="adapters", adapter_dim=DIM))
+    m = AdaptersMethod(AdaptationConfig(method="adapters", adapters={"dim": DIM}))
     m.apply(causal, "causal")
     art = save_artifact(m, causal, "causal", tmp_path / "causal")
     with pytest.raises(XlgenError, match="causal model"):

@@ -6,7 +6,11 @@ import math
 import pytest
 
 from xlgen.errors import XlgenError
-from xlgen.study.protocol import LRProtocol, ProtocolConfig, RunKey, RunOutcome, canon_lr, fmt_lr, outcome_from_metrics
+from xlgen.study.protocol import LRProtocol, LRRole, ProtocolConfig, RunKey, RunOutcome, canon_lr, fmt_lr, outcome_from_metrics
+
+# The paper's roles, as xlgen.study.outcomes.method_roles derives them from the adaptation methods (checked in
+# test_study.py): full finetuning refines its PLR by 3x; freezing and mixing-in take full finetuning's.
+PAPER_ROLES = {"full": LRRole(refine=True), "freeze": LRRole(lr_from="full"), "mix": LRRole(lr_from="full")}
 
 
 def table(points: dict, default=(0.0, 100.0), it_bonus=0.0):
@@ -44,8 +48,8 @@ def search_lrs(asked, method="full"):
     return [fmt_lr(k.lr) for k in asked if k.method == method and not k.it and k.seed == 0]
 
 
-def one(method="full", cfg=None, seeds=(0,), **kw):
-    return LRProtocol(cfg or ProtocolConfig(**kw), ["m"], ["t"], [method], list(seeds))
+def one(method="full", cfg=None, seeds=(0,), roles=PAPER_ROLES, **kw):
+    return LRProtocol(cfg or ProtocolConfig(**kw), ["m"], ["t"], [method], list(seeds), roles)
 
 
 def plr_of(p, method="full"):
@@ -135,7 +139,7 @@ def test_refine_picks_3x_and_final_uses_it():
 
 
 def test_refine_after_extension_and_configurable_methods():
-    p = one("adapters", refine_methods=["adapters"])
+    p = one("adapters", roles={"adapters": LRRole(refine=True)})
     asked = run(p, table({1e-3: (30, 99), 1e-2: (20, 99), 3e-3: (31, 99)}))
     assert search_lrs(asked, "adapters")[:5] == ["1e-3", "1e-4", "1e-5", "1e-2", "3e-3"]
     assert plr_of(p, "adapters") == 3e-3
@@ -155,7 +159,7 @@ def test_final_grid_reuses_search_runs():
 
 
 def test_derived_methods_wait_for_full_and_use_its_plr():
-    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["freeze", "full", "mix"])
+    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["freeze", "full", "mix"], [0], PAPER_ROLES)
     first = p.ask()
     assert {k.method for k in first} == {"full"}  # freeze/mix must wait for full's PLR
     oracle = table({1e-3: (10, 99), 1e-4: (30, 99), 1e-5: (20, 99), 3e-4: (25, 99)})
@@ -169,7 +173,7 @@ def test_derived_methods_wait_for_full_and_use_its_plr():
 
 
 def test_derived_method_alone_searches_its_source():
-    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["freeze"])
+    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["freeze"], [0], PAPER_ROLES)
     asked = run(p, table({1e-4: (30, 99)}))
     assert {k.method for k in asked if not k.it} >= {"full"}
     assert set(p.selected()) == {("m", "t", "freeze")}
@@ -188,7 +192,7 @@ def test_derived_may_pick_10x_plr():
         if k.method == "freeze" and k.lr == 1e-5 and k.it:
             return (12.0, 99)
         return {1e-6: (10, 99), 1e-7: (5, 99)}.get(k.lr, (8, 40))  # LRs from 1e-5 up: wrong language
-    p = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["mbart"], ["xlsum"], ["full", "freeze"])
+    p = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["mbart"], ["xlsum"], ["full", "freeze"], [0], PAPER_ROLES)
     run(p, oracle)
     s = p.selected()
     assert (s[("mbart", "xlsum", "full")]["lr"], s[("mbart", "xlsum", "freeze")]["lr"]) == (1e-6, 1e-5)
@@ -297,7 +301,7 @@ def test_failed_middle_run_is_skipped():
 
 
 def test_all_failed_gives_clear_outcome():
-    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["full", "freeze", "adapters"])
+    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["full", "freeze", "adapters"], [0], PAPER_ROLES)
     asked = run(p, lambda k: None if k.method == "full" else (10.0, 99.0))
     assert not [k for k in asked if k.method == "freeze"]
     sel = p.selected()
@@ -329,14 +333,14 @@ def test_nan_metric_is_no_metric():
 def test_state_dict_round_trip_mid_protocol():
     oracle = table({1e-3: (30, 99), 1e-4: (20, 99), 1e-5: (10, 99), 1e-2: (35, 99), 3e-2: (36, 99)}, it_bonus=1)
     cfg = ProtocolConfig(lang_correct_floor=90)
-    p = LRProtocol(cfg, ["a", "b"], ["t"], ["full", "freeze", "adapters"], [0, 1])
+    p = LRProtocol(cfg, ["a", "b"], ["t"], ["full", "freeze", "adapters"], [0, 1], PAPER_ROLES)
     for _ in range(2):
         keys = p.ask()
         p.tell([RunOutcome(k, "done", *oracle(k)) for k in keys])
     sd = json.loads(json.dumps(p.state_dict()))
     q = LRProtocol.from_state_dict(sd)
     assert q.ask() == p.ask() and q.decisions() == p.decisions()
-    r = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["a", "b"], ["t"], ["full", "freeze", "adapters"], [0, 1])
+    r = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["a", "b"], ["t"], ["full", "freeze", "adapters"], [0, 1], PAPER_ROLES)
     r.load_state_dict(sd)
     asked_p, asked_r = run(p, oracle), run(r, oracle)
     assert asked_p == asked_r and p.selected() == r.selected() and p.decisions() == r.decisions()
@@ -379,18 +383,33 @@ def test_decisions_contain_numbers():
 # ---- config and helpers ------------------------------------------------------------------------------------------------
 
 def test_config_validation():
-    with pytest.raises(XlgenError, match="derived_methods"):
-        ProtocolConfig(derived_methods={"freeze": "nope"})
+    with pytest.raises(XlgenError, match="takes its own from"):  # a derived method's source must search its own LR
+        LRProtocol(ProtocolConfig(), ["m"], ["t"], ["freeze"], [0], {"freeze": LRRole(lr_from="mix"), "mix": LRRole(lr_from="full")})
     with pytest.raises(XlgenError, match="start_lrs"):
         ProtocolConfig(start_lrs=[1.0])
-    with pytest.raises(XlgenError, match="neither"):
-        LRProtocol(ProtocolConfig(), ["m"], ["t"], ["lora"])
+    # a method without a role searches its own LR (a study listing lora used to fail: "neither searched nor derived")
+    assert {k.method for k in LRProtocol(ProtocolConfig(), ["m"], ["t"], ["lora"], [0], PAPER_ROLES).ask()} == {"lora"}
     with pytest.raises(XlgenError, match="protocol.lr: unknown config field"):
         ProtocolConfig.from_dict({"lr": 1})
     # a configurable derivation: "lora" searched on its own, "freeze" derived from adapters
-    cfg = ProtocolConfig(own_search_methods=["full", "adapters", "lora"], derived_methods={"freeze": "adapters"})
-    p = LRProtocol(cfg, ["m"], ["t"], ["lora", "freeze"])
+    p = LRProtocol(ProtocolConfig(), ["m"], ["t"], ["lora", "freeze"], [0], {"freeze": LRRole(lr_from="adapters")})
     assert {k.method for k in p.ask()} == {"lora", "adapters"}
+
+
+def test_roles_come_from_the_adaptation_methods():
+    """The roles the study driver gives the protocol: PAPER_ROLES for the paper's methods, read from the method classes;
+    a data strategy on top of a method takes that method's PLR; lora searches its own; a source not listed is implied."""
+    from xlgen.study.outcomes import method_roles
+
+    mix = {"raw": {"path": "x.{lang}.txt", "languages": ["de"]}, "probability": 0.01}
+    study = {"base": "/nowhere.yaml", "methods": {
+        "full": {"adaptation.method": "full"}, "freeze": {"adaptation": {"method": "freeze"}}, "mix": {"adaptation.method": "full", "data.mix": mix},
+        "adapters": {"adaptation.method": "adapters"}, "lora": {"adaptation.method": "lora", "adaptation.lora.r": 4}}}
+    roles = method_roles(study)
+    assert {m: roles[m] for m in PAPER_ROLES} == PAPER_ROLES
+    assert roles["adapters"] == roles["lora"] == LRRole()
+    only = method_roles({"base": "/nowhere.yaml", "methods": {"zm": {"adaptation.method": "freeze"}, "ad-mix": {"adaptation.method": "adapters", "data": {"mix": mix}}}})
+    assert only == {"zm": LRRole(lr_from="full"), "full": LRRole(refine=True), "ad-mix": LRRole(lr_from="adapters"), "adapters": LRRole()}
 
 
 def test_outcome_from_metrics_averages_non_english():
@@ -427,7 +446,7 @@ def test_table4_like_study():
         metric = 20 - 3 * abs(x - peak) - (0.3 * (x - keep) * 20 if x > keep + 1e-9 else 0)
         return (metric + (1.5 if k.it and (k.model, k.method) in it_helps else 0), lcr)
 
-    p = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["mt5", "mbart"], ["xlsum"], ["full", "freeze", "adapters", "prompt"], [0, 1])
+    p = LRProtocol(ProtocolConfig(lang_correct_floor=90), ["mt5", "mbart"], ["xlsum"], ["full", "freeze", "adapters", "prompt"], [0, 1], PAPER_ROLES)
     asked = run(p, oracle)
     got = {(m, meth): (fmt_lr(v["lr"]), v["it"]) for (m, _, meth), v in p.selected().items()}
     assert got == {

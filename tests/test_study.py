@@ -37,7 +37,7 @@ def write_study(tmp_path: Path, data_dir: Path, name: str, executor: dict | None
         "base": "base.yaml",
         "models": {"tiny": {}},
         "tasks": {"xquad": {}},
-        "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapter_dim": 4}},
+        "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapters.dim": 4}},
         "seeds": [0, 1],
         "validation_languages": ["th", "vi"],
         "test_languages": ["en", "de"],
@@ -92,8 +92,7 @@ def test_ray_two_workers_select_the_same_settings(tmp_path, data_dir, local_stud
 def test_failed_run_is_recorded_and_the_study_goes_on(tmp_path, data_dir):
     path = write_study(tmp_path, data_dir, "failing")
     study = yaml.safe_load(path.read_text())
-    study["methods"]["broken"] = {"adaptation.method": "lora", "adaptation.lora_target_modules": ["no_such_module"]}
-    study["protocol"]["own_search_methods"] = ["full", "adapters", "broken"]
+    study["methods"]["broken"] = {"adaptation.method": "lora", "adaptation.lora.target_modules": ["no_such_module"]}
     study["methods"].pop("adapters")
     path.write_text(yaml.safe_dump(study))
     summary = run_study(path, progress=False)

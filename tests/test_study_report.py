@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from xlgen.study.protocol import LRProtocol, RunKey, canon_lr, fmt_lr
-from xlgen.study.report import outcome_for, protocol_config_for, replay, replay_all_at_once, selection_summary, write_report
+from xlgen.study.report import new_protocol, outcome_for, protocol_config_for, replay, replay_all_at_once, selection_summary, write_report
 
 DEV = {"th": -3.0, "ro": 1.0, "vi": 2.0}  # language offsets; they average to 0 over the targets
 TEST = {"en": 20.0, "de": 2.0, "ru": -2.0}
@@ -68,7 +68,7 @@ def make_study(root: Path, it: bool = True) -> tuple[LRProtocol, dict]:
     root.mkdir(parents=True, exist_ok=True)
     (root / "study.json").write_text(json.dumps(study))
     cfg = protocol_config_for(study)
-    proto = LRProtocol(cfg, ["m"], ["qa"], ["full", "adapters"], [0, 1])
+    proto = new_protocol(study, cfg)  # as the runner builds it: the methods' LR roles come from their classes
     dirs = {}
     while not proto.done():
         keys = proto.ask()
@@ -171,7 +171,7 @@ def test_table4_is_the_protocol_selection(complete):
 
 def test_replay_in_ask_order_equals_all_at_once(complete):
     root, proto, _, _, _ = complete
-    from xlgen.study.report import index_runs, load_study_json, new_protocol, outcomes_from_runs, scan_runs
+    from xlgen.study.report import index_runs, load_study_json, outcomes_from_runs, scan_runs
 
     study = load_study_json(root)
     cfg = protocol_config_for(study)

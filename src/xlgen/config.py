@@ -60,33 +60,79 @@ class ModelConfig:
     init_from: str | None = None
 
 
-@typed_config
 class AdaptationConfig:
-    # full | freeze | adapters | prompt | lora | peft (see xlgen.adaptation; one module per method)
-    method: str = "full"
-    # freeze: regular expressions over parameter names that stay frozen; None = the family default (encoder-decoders:
-    # decoder and all embeddings, as ZmBART; decoder-only: embeddings, output projection and the upper layers).
-    freeze_patterns: ListOf[str] | None = None
-    # freeze, decoder-only: the share of layers (from the top) that stays frozen.
-    freeze_upper_fraction: float = 0.5
-    # adapters: bottleneck dimension (Bapna & Firat 2019 / the paper: 64), non-linearity, this run's adapter name.
-    adapter_dim: int = 64
-    adapter_activation: str = "relu"
-    adapter_name: str = "task"
-    # adapters: saved adapters to load (frozen) before training, as name -> artifact directory (e.g. language adapters).
-    adapter_load: dict[str, str] = field(default_factory=dict)
-    # adapters: how adapters combine at each insertion point: "stack" (loaded ones under this run's adapter, in order)
-    # or "fuse" (a learned AdapterFusion over the loaded adapters; only the fusion trains).
-    adapter_compose: str = "stack"
-    # prompt tuning: learnable vectors prepended to the (encoder) input embeddings, initialised from random vocab rows.
-    prompt_length: int = 100
-    # lora
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    lora_target_modules: ListOf[str] | None = None
-    # peft: any PEFT config as a mapping (`peft_type: IA3`, ...), passed to peft.get_peft_config.
-    peft_config: dict[str, Any] = field(default_factory=dict)
+    """`adaptation: {method: lora, lora: {r: 8}}`: `method` names a registered adaptation method (xlgen.adaptation:
+    full | freeze | adapters | prompt | lora | peft), and the section named after a method holds its options, typed by
+    that method's own `Options` dataclass, so each method keeps its options to itself. Sections of methods other than
+    the active one may be given (a base config shared by several methods) and are checked alike.
+
+    In code: `AdaptationConfig(method="lora", lora={"r": 4})`; `.options` is the active method's options.
+    """
+
+    def __init__(self, method: str = "full", **sections: Any):
+        from xlgen.adaptation import METHODS
+
+        METHODS.lookup(method)  # an unknown method is an error naming adaptation.method
+        self.method = method
+        self.sections = {name: _options_section(name, value) for name, value in sections.items()}
+        self.sections.setdefault(method, METHODS[method].Options())
+
+    @property
+    def options(self) -> Any:
+        return self.sections[self.method]
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, **{name: to_dict(opts) for name, opts in self.sections.items()}}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AdaptationConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"AdaptationConfig({self.to_dict()})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(cls._from_data)
+
+    @classmethod
+    def _from_data(cls, data: Any) -> AdaptationConfig:
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, dict):
+            raise FieldError("", f"expected a mapping, got {data!r}")
+        return cls(**data)
+
+
+def _options_section(name: str, value: Any) -> Any:
+    """A method's options from a mapping (or as given), checked against the method's `Options`."""
+    from xlgen.adaptation import METHODS
+
+    if name not in METHODS:
+        renamed = _renamed_flat_key(name)
+        if renamed:
+            raise FieldError(name, f"options now live in the method's own section: write {renamed}")
+        raise FieldError(name, f"unknown config field (known: method, {', '.join(sorted(METHODS))})")
+    options = METHODS[name].Options
+    if isinstance(value, options):
+        return value
+    try:
+        return _adapter(options).validate_python({} if value is None else value)
+    except ValidationError as e:
+        field, _, message = _message(options, e.errors()[0], name).partition(": ")
+        raise FieldError(field, message) from None
+
+
+def _renamed_flat_key(key: str) -> str | None:
+    """The new spelling of a flat key of the old AdaptationConfig (`lora_r` -> `lora: {r: ...}`)."""
+    from xlgen.adaptation import METHODS
+
+    for name, cls in METHODS.items():
+        for option in (f.name for f in dataclasses.fields(cls.Options)):
+            if key in (f"{name}_{option}", f"{name.rstrip('s')}_{option}"):
+                return f"adaptation: {{method: {name}, {name}: {{{option}: ...}}}}"
+    return None
 
 
 @typed_config
@@ -318,15 +364,18 @@ def _plain(tp: Any) -> Any:
     return tp
 
 
-class FieldError(ValueError):
-    """An error a section's own validation raises (see AdaptationConfig): `field` is relative to the section."""
+class FieldError(XlgenError, ValueError):
+    """An error a section's own validation raises (see AdaptationConfig), `field` relative to the section. A ValueError,
+    so that pydantic adds where the section sits (`adaptation.lora.r`), and an XlgenError when raised directly."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}" if field else message)
         self.field, self.message = field, message
 
 
 def to_dict(obj: Any) -> Any:
+    if isinstance(obj, AdaptationConfig):
+        return obj.to_dict()
     if dataclasses.is_dataclass(obj):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):

@@ -41,6 +41,7 @@ directories the frozen adapters came from, which may have moved. Frozen copies c
 from __future__ import annotations
 
 import re
+from dataclasses import field
 from pathlib import Path
 
 import torch
@@ -48,11 +49,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xlgen.adaptation.base import WEIGHTS, Method, read_manifest, register_method
+from xlgen.config import typed_config
 from xlgen.errors import XlgenError
 
 FROZEN = "frozen.safetensors"
 SLOT = "adapters"  # the attribute name of the slot on each host module
-FUSION_NAME = "fusion"  # the fusion trained by `adaptation.adapter_compose: fuse`
+FUSION_NAME = "fusion"  # the fusion trained by `adaptation.adapters.compose: fuse`
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -65,7 +67,7 @@ def _check_activation(activation: str) -> None:
     from transformers.activations import ACT2FN
 
     if activation not in ACT2FN:
-        raise XlgenError(f"adaptation.adapter_activation: unknown activation {activation!r} (e.g. relu, gelu, silu, tanh)")
+        raise XlgenError(f"adaptation.adapters.activation: unknown activation {activation!r} (e.g. relu, gelu, silu, tanh)")
 
 
 class Adapter(nn.Module):
@@ -265,7 +267,7 @@ def add_adapters(model, family: str, name: str, dim: int = 64, activation: str =
     `set_active` names it, so adding one never changes what the model computes."""
     _check_name(name)
     if int(dim) < 1:
-        raise XlgenError(f"adaptation.adapter_dim: must be at least 1 (got {dim})")
+        raise XlgenError(f"adaptation.adapters.dim: must be at least 1 (got {dim})")
     d = _hidden_size(model)
     _check_activation(activation)  # before touching the model
     _add(model, _ensure_slots(model, family), name, lambda: Adapter(d, int(dim), activation))
@@ -404,25 +406,26 @@ def load_saved_adapter(model, family: str, path: str | Path, name: str) -> None:
     p = _artifact_dir(path)
     manifest = read_manifest(p)
     if manifest is None or not (p / WEIGHTS).is_file():
-        raise XlgenError(f"adaptation.adapter_load.{name}: {path} is not a saved adapter (no xlgen_adaptation.json/{WEIGHTS})")
+        raise XlgenError(f"adaptation.adapters.load.{name}: {path} is not a saved adapter (no xlgen_adaptation.json/{WEIGHTS})")
     if manifest.get("method") != "adapters":
-        raise XlgenError(f"adaptation.adapter_load.{name}: {path} was trained with method {manifest.get('method')!r}, not adapters")
+        raise XlgenError(f"adaptation.adapters.load.{name}: {path} was trained with method {manifest.get('method')!r}, not adapters")
     if manifest.get("family") not in (None, family) and get_family(manifest["family"]) is not get_family(family):
-        raise XlgenError(f"adaptation.adapter_load.{name}: {path} is for a {manifest['family']} model, not {family}")
+        raise XlgenError(f"adaptation.adapters.load.{name}: {path} is for a {manifest['family']} model, not {family}")
     layout = manifest.get("adapters")
     if layout:
         (trained,) = layout["trained"]
         info = layout["modules"][trained]
     else:  # an artifact without a layout: its config says what it trained
         a = manifest["adaptation"]
-        info = {"kind": "fusion" if a.get("adapter_compose") == "fuse" else "adapter", "dim": a["adapter_dim"], "activation": a["adapter_activation"]}
+        a = {"compose": "stack", "dim": 64, "activation": "relu", **a.get("adapters", {})}
+        info = {"kind": "fusion" if a["compose"] == "fuse" else "adapter", "dim": a["dim"], "activation": a["activation"]}
     if info["kind"] != "adapter":
-        raise XlgenError(f"adaptation.adapter_load.{name}: {path} holds a trained fusion, not an adapter")
+        raise XlgenError(f"adaptation.adapters.load.{name}: {path} holds a trained fusion, not an adapter")
     existing = modules(model).get(name)
     if existing is None:
         add_adapters(model, family, name, info["dim"], info["activation"])
     elif existing != info:
-        raise XlgenError(f"adaptation.adapter_load.{name}: {path} holds a {info} adapter; the model's {name!r} is {existing}")
+        raise XlgenError(f"adaptation.adapters.load.{name}: {path} holds a {info} adapter; the model's {name!r} is {existing}")
     load_adapter_state(model, name, load_file(str(p / WEIGHTS)))
 
 
@@ -430,35 +433,50 @@ def load_saved_adapter(model, family: str, path: str | Path, name: str) -> None:
 # The registry method
 
 
+@typed_config
+class AdaptersOptions:
+    dim: int = 64  # bottleneck dimension (Bapna & Firat 2019; the paper: 64)
+    activation: str = "relu"
+    name: str = "task"  # this run's adapter
+    # Saved adapters to load (frozen) before training, as name -> artifact or run directory (e.g. language adapters).
+    load: dict[str, str] = field(default_factory=dict)
+    # How adapters combine at each insertion point: "stack" (the loaded ones under this run's adapter, in order) or
+    # "fuse" (a learned AdapterFusion over the loaded adapters; only the fusion trains).
+    compose: str = "stack"
+
+
 @register_method("adapters")
 class AdaptersMethod(Method):
-    """`adaptation.method: adapters`: loaded adapters (frozen) + this run's adapter (stack) or a fusion (fuse)."""
+    """`adaptation: {method: adapters, adapters: {...}}`: loaded adapters (frozen) + this run's adapter (stack) or a
+    fusion (fuse)."""
+
+    Options = AdaptersOptions
 
     layout: dict | None = None
 
     def apply(self, model, family: str):
-        cfg = self.cfg
-        if cfg.adapter_compose not in ("stack", "fuse"):
-            raise XlgenError(f"adaptation.adapter_compose: expected stack or fuse, got {cfg.adapter_compose!r}")
-        loaded = list(cfg.adapter_load)
-        for name, path in cfg.adapter_load.items():
+        opts = self.opts
+        if opts.compose not in ("stack", "fuse"):
+            raise XlgenError(f"adaptation.adapters.compose: expected stack or fuse, got {opts.compose!r}")
+        loaded = list(opts.load)
+        for name, path in opts.load.items():
             load_saved_adapter(model, family, path, name)
-        if cfg.adapter_compose == "stack":
-            if cfg.adapter_name in loaded:
-                raise XlgenError(f"adaptation.adapter_name: {cfg.adapter_name!r} is also the name of a loaded adapter")
-            add_adapters(model, family, cfg.adapter_name, cfg.adapter_dim, cfg.adapter_activation)
-            trained = cfg.adapter_name
+        if opts.compose == "stack":
+            if opts.name in loaded:
+                raise XlgenError(f"adaptation.adapters.name: {opts.name!r} is also the name of a loaded adapter")
+            add_adapters(model, family, opts.name, opts.dim, opts.activation)
+            trained = opts.name
             set_active(model, Stack(*loaded, trained))
         else:
             if not loaded:
-                raise XlgenError("adaptation.adapter_compose: fuse needs adapters to fuse (adaptation.adapter_load)")
+                raise XlgenError("adaptation.adapters.compose: fuse needs adapters to fuse (adaptation.adapters.load)")
             add_fusion(model, loaded, FUSION_NAME)
             trained = FUSION_NAME
             set_active(model, Fuse(*loaded, name=FUSION_NAME))
         freeze_all_but(model, [trained])
         self.layout = {
             "trained": [trained],
-            "loaded_from": {n: str(_artifact_dir(p).resolve()) for n, p in cfg.adapter_load.items()},
+            "loaded_from": {n: str(_artifact_dir(p).resolve()) for n, p in opts.load.items()},
         }
         return model
 
@@ -494,7 +512,7 @@ class AdaptersMethod(Method):
         out = Path(out)
         layout = (read_manifest(out) or {}).get("adapters")
         if not layout or "modules" not in layout:
-            return super().load(model, out, family)  # rebuild from the config (re-reads adapter_load)
+            return super().load(model, out, family)  # rebuild from the config (re-reads adapters.load)
         for name, info in layout["modules"].items():
             if info["kind"] == "adapter":
                 add_adapters(model, family, name, info["dim"], info["activation"])

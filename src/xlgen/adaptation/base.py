@@ -1,8 +1,10 @@
-"""What an adaptation method is: which parameters train, what extra modules exist, and what is saved.
+"""What an adaptation method is: which parameters train, what extra modules exist, what is saved, its options and
+its place in the paper's learning-rate protocol.
 
 A method turns a freshly loaded backbone model into the model that trains (freezing weights, inserting adapters,
 wrapping it with PEFT) and saves only what it trained, so an adapter run's artifact is megabytes, not the model.
 `xlgen evaluate`/`generate` rebuild base + saved parts from `xlgen_adaptation.json` in the artifact directory.
+Adding a method is one module that subclasses `Method`, declares its `Options` and registers it (see DEVELOPERS.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from xlgen.config import AdaptationConfig, to_dict
+from xlgen.config import AdaptationConfig, to_dict, typed_config
 from xlgen.errors import XlgenError
 from xlgen.registry import Registry
 
@@ -21,13 +23,26 @@ MANIFEST = "xlgen_adaptation.json"
 WEIGHTS = "trained.safetensors"
 
 
+@typed_config
+class NoOptions:
+    """A method without options."""
+
+
 class Method:
     name: str = ""
+    # The method's options: the YAML section named after it (`adaptation: {method: lora, lora: {r: 8}}`).
+    Options: type = NoOptions
     # True when the saved artifact is a whole Hugging Face model directory (full finetuning).
     saves_whole_model: bool = False
+    # Its role in the LR protocol (xlgen.study): a method searches its own preliminary LR unless it takes the PLR of
+    # the method it is built on (`lr_from`, as the paper does for freezing: full finetuning's); `lr_refine` also tries
+    # 3x the best decade, to locate the largest LR that still generates in the target language.
+    lr_from: str | None = None
+    lr_refine: bool = False
 
     def __init__(self, cfg: AdaptationConfig):
         self.cfg = cfg
+        self.opts = cfg.options
 
     def apply(self, model, family: str):
         """Prepare `model` for training with this method; return the model to train (possibly a wrapper)."""

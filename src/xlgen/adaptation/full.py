@@ -8,6 +8,7 @@ from xlgen.adaptation.base import Method, register_method
 @register_method("full")
 class FullFinetuning(Method):
     saves_whole_model = True
+    lr_refine = True  # the paper's 3x refinement, for full finetuning only
 
     def apply(self, model, family: str):
         for p in model.parameters():

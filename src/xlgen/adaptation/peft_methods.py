@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dataclasses import field
+from typing import Any
+
 from xlgen.adaptation.base import Method, register_method
+from xlgen.config import ListOf, typed_config
 from xlgen.errors import XlgenError
 
 
@@ -38,18 +42,25 @@ class PeftMethod(Method):
         return PeftModel.from_pretrained(model, str(out), is_trainable=False)
 
 
+@typed_config
+class PromptOptions:
+    length: int = 100  # learnable vectors prepended to the (encoder) input embeddings
+
+
 @register_method("prompt")
 class PromptTuning(PeftMethod):
     """Learnable vectors prepended to the input embeddings, initialised from randomly chosen vocabulary rows
     (PEFT's SAMPLE_VOCAB: the paper's initialisation), everything else frozen. For encoder-decoders the prompt goes
     on the encoder side only: `num_transformer_submodules=1` (PEFT's seq2seq default of 2 adds a decoder prompt)."""
 
+    Options = PromptOptions
+
     def peft_config(self, model, family: str):
         from peft import PromptTuningConfig, PromptTuningInit
 
         return PromptTuningConfig(
             task_type=_task_type(model),
-            num_virtual_tokens=self.cfg.prompt_length,
+            num_virtual_tokens=self.opts.length,
             prompt_tuning_init=PromptTuningInit.SAMPLE_VOCAB,
             num_transformer_submodules=1,
         )
@@ -69,35 +80,53 @@ def lora_targets(model, family: str) -> list[str]:
     for candidate in get_family(family).lora_target_candidates:
         if set(candidate) <= names:
             return list(candidate)
-    raise XlgenError(f"lora: no default target modules for model type {model.config.model_type!r}; set adaptation.lora_target_modules")
+    raise XlgenError(f"lora: no default target modules for model type {model.config.model_type!r}; set adaptation.lora.target_modules")
+
+
+@typed_config
+class LoraOptions:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    # None: PEFT's default for the model type, else the backbone family's candidates (`lora_targets`).
+    target_modules: ListOf[str] | None = None
 
 
 @register_method("lora")
 class LoRA(PeftMethod):
+    Options = LoraOptions
+
     def peft_config(self, model, family: str):
         from peft import LoraConfig
 
         return LoraConfig(
             task_type=_task_type(model),
-            r=self.cfg.lora_r,
-            lora_alpha=self.cfg.lora_alpha,
-            lora_dropout=self.cfg.lora_dropout,
-            target_modules=self.cfg.lora_target_modules or lora_targets(model, family),
+            r=self.opts.r,
+            lora_alpha=self.opts.alpha,
+            lora_dropout=self.opts.dropout,
+            target_modules=self.opts.target_modules or lora_targets(model, family),
         )
+
+
+@typed_config
+class PeftOptions:
+    config: dict[str, Any] = field(default_factory=dict)  # passed to peft.get_peft_config
 
 
 @register_method("peft")
 class AnyPeft(PeftMethod):
-    """Any PEFT method from a mapping, e.g. `adaptation.peft_config: {peft_type: IA3, target_modules: [q, v]}`."""
+    """Any PEFT method from a mapping, e.g. `adaptation: {method: peft, peft: {config: {peft_type: IA3, ...}}}`."""
+
+    Options = PeftOptions
 
     def peft_config(self, model, family: str):
         from peft import get_peft_config
 
-        if not self.cfg.peft_config:
-            raise XlgenError("adaptation.peft_config: give a PEFT config mapping (with peft_type) for method 'peft'")
-        cfg = dict(self.cfg.peft_config)
+        if not self.opts.config:
+            raise XlgenError("adaptation.peft.config: give a PEFT config mapping (with peft_type) for method 'peft'")
+        cfg = dict(self.opts.config)
         cfg.setdefault("task_type", _task_type(model))
         try:
             return get_peft_config(cfg)
         except (KeyError, TypeError, ValueError) as e:
-            raise XlgenError(f"adaptation.peft_config: {e}") from None
+            raise XlgenError(f"adaptation.peft.config: {e}") from None

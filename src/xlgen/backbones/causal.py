@@ -60,7 +60,7 @@ class CausalBackbone(Backbone):
         the layers) and train the lower layers, which read the prompt; the closest analogue of ZmBART's choice."""
         n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
         if not n:
-            raise XlgenError("freeze: cannot tell how many layers the model has; set adaptation.freeze_patterns")
+            raise XlgenError("freeze: cannot tell how many layers the model has; set adaptation.freeze.patterns")
         first_frozen = int(n) - round(int(n) * upper_fraction)
         upper = "|".join(str(i) for i in range(first_frozen, int(n)))
         patterns = [r"embed", r"(^|\.)lm_head\.", r"(^|\.)wte\.", r"(^|\.)(norm|ln_f|final_layernorm)\."]

@@ -1,7 +1,9 @@
 """The paper's learning-rate protocol (Chirkova & Nikoulina, section 3 and appendix A) as pure decision logic.
 
-No training happens here. A study driver loops `ask()` -> run the proposed runs -> `tell()` the outcomes, until
-`done()`. Every choice is appended to `decisions()` together with the numbers that made it, so a report can show why
+No training happens here, and no method is named here: each method's role (`LRRole`: search its own LR, refine it,
+or take another method's) is given by the driver, which reads it from the adaptation method's class
+(`xlgen.study.outcomes.method_roles`). A study driver loops `ask()` -> run the proposed runs -> `tell()` the outcomes,
+until `done()`. Every choice is appended to `decisions()` together with the numbers that made it, so a report can show why
 a learning rate was picked and not just which one.
 
 Per model x task x method:
@@ -9,10 +11,10 @@ Per model x task x method:
 1. Preliminary LR (PLR) search, without intermediate tuning (IT), first seed only. Start with `start_lrs`
    ({1e-3, 1e-4, 1e-5}). While the best LR sits at an edge of the searched range, add one decade beyond that edge
    (never past `max_lr` / `min_lr`) and stop as soon as the new edge LR is not strictly better than the best before
-   it. For `refine_methods` (full finetuning) also try 3x the best LR: the best decade is usually the largest LR that
-   still generates in the target language, and 3x locates that maximum more precisely. The best LR tried is the PLR.
-   Methods in `derived_methods` (freeze, mix, multi_source) do no search: they take the PLR of the method they are
-   built on (full finetuning), as in the paper.
+   it. For methods whose role says `refine` (full finetuning) also try 3x the best LR: the best decade is usually the
+   largest LR that still generates in the target language, and 3x locates that maximum more precisely. The best LR
+   tried is the PLR. Methods whose role names `lr_from` (freeze, mix, multi-source: built on full finetuning) do no
+   search: they take the PLR of that method, as in the paper.
 2. Final choice: the best of {PLR x m for m in multipliers} x {IT off, IT on}, i.e. {PLR, 10 PLR} x {no IT, IT}.
    Runs already done during the search are reused, not repeated.
 3. The chosen setting is then run with the remaining seeds (phase "final"); averaging over seeds is the report's job.
@@ -117,17 +119,21 @@ class RunOutcome:
                    higher_is_better=d.get("higher_is_better", True))
 
 
+@dataclass(frozen=True)
+class LRRole:
+    """A method's place in the protocol: it searches its own PLR (optionally refined by 3x), or takes `lr_from`'s."""
+
+    refine: bool = False
+    lr_from: str | None = None
+
+
 @typed_config
 class ProtocolConfig:
     start_lrs: ListOf[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
     min_lr: float = 1e-7
     max_lr: float = 1e-1
-    # Methods that also try refine_factor x the best decade (the paper does this for full finetuning only).
-    refine_methods: list[str] = field(default_factory=lambda: ["full"])
+    # Methods whose role says `refine` also try refine_factor x the best decade (the paper: full finetuning only).
     refine_factor: float = 3.0
-    own_search_methods: list[str] = field(default_factory=lambda: ["full", "adapters", "prompt"])
-    # method -> method whose PLR it takes; the source must be in own_search_methods.
-    derived_methods: dict[str, str] = field(default_factory=lambda: {"freeze": "full", "mix": "full", "multi_source": "full"})
     # Same units as RunOutcome.lang_correct (xlgen's language_correct_rate is in percent). None = no floor.
     lang_correct_floor: float | None = None
     use_it_options: ListOf[bool] = field(default_factory=lambda: [False, True])
@@ -150,12 +156,6 @@ class ProtocolConfig:
             raise XlgenError(f"{p}.start_lrs: {outside} outside [min_lr={self.min_lr}, max_lr={self.max_lr}]")
         if self.refine_factor <= 0:
             raise XlgenError(f"{p}.refine_factor: must be positive, got {self.refine_factor}")
-        for m, src in self.derived_methods.items():
-            if src not in self.own_search_methods:
-                raise XlgenError(f"{p}.derived_methods: '{m}' takes its PLR from '{src}', which is not in own_search_methods {self.own_search_methods}")
-        both = sorted(set(self.derived_methods) & set(self.own_search_methods))
-        if both:
-            raise XlgenError(f"{p}: {both} both searched and derived; put each method in one of own_search_methods / derived_methods")
         if not self.use_it_options or len(set(self.use_it_options)) != len(self.use_it_options):
             raise XlgenError(f"{p}.use_it_options: need distinct values from [false, true], got {self.use_it_options}")
         if not self.multipliers or any(m <= 0 for m in self.multipliers):
@@ -226,7 +226,11 @@ class _Final:
 
 
 class LRProtocol:
-    def __init__(self, cfg: ProtocolConfig, models: list[str], tasks: list[str], methods: list[str], seeds: list[int] = (0,)):
+    """`roles`: method -> LRRole; a method without one searches its own LR. A role's `lr_from` may name a method that is
+    not in `methods`: it is searched for its PLR (and has a role of its own in `roles`, or the default)."""
+
+    def __init__(self, cfg: ProtocolConfig, models: list[str], tasks: list[str], methods: list[str], seeds: list[int] = (0,),
+                 roles: dict[str, LRRole] | None = None):
         self.cfg = cfg
         self.models, self.tasks, self.methods, self.seeds = list(models), list(tasks), list(methods), [int(s) for s in seeds]
         for what, xs in (("models", self.models), ("tasks", self.tasks), ("methods", self.methods), ("seeds", self.seeds)):
@@ -234,10 +238,20 @@ class LRProtocol:
                 raise XlgenError(f"protocol: {what} is empty")
             if len(set(xs)) != len(xs):
                 raise XlgenError(f"protocol: {what} has duplicates: {xs}")
-        unknown = [m for m in self.methods if m not in cfg.own_search_methods and m not in cfg.derived_methods]
-        if unknown:
-            raise XlgenError(f"protocol: method(s) {unknown} are neither in own_search_methods {cfg.own_search_methods} nor in derived_methods {sorted(cfg.derived_methods)}")
+        self.roles = dict(roles or {})
+        for m in self.methods:
+            src = self.source_of(m)
+            if src != m and self.source_of(src) != src:
+                raise XlgenError(f"protocol: '{m}' takes its PLR from '{src}', which takes its own from '{self.source_of(src)}'; "
+                                 "a method's LR must come from a method that searches its own")
         self._reset()
+
+    def role(self, method: str) -> LRRole:
+        return self.roles.get(method) or LRRole()
+
+    def source_of(self, method: str) -> str:
+        """The method whose PLR `method` uses: itself, or its role's `lr_from`."""
+        return self.role(method).lr_from or method
 
     def _reset(self):
         self.results: dict[RunKey, RunOutcome] = {}
@@ -248,7 +262,7 @@ class LRProtocol:
             for task in self.tasks:
                 for method in self.methods:
                     # A derived method's source is searched even if not listed itself: its PLR is needed.
-                    source = self.cfg.derived_methods.get(method, method)
+                    source = self.source_of(method)
                     if (model, task, source) not in self._searches:
                         self._searches[(model, task, source)] = _Search(model, task, source, self.cfg.start_lrs)
                     self._finals[(model, task, method)] = _Final(model, task, method, source)
@@ -324,6 +338,7 @@ class LRProtocol:
             "tasks": list(self.tasks),
             "methods": list(self.methods),
             "seeds": list(self.seeds),
+            "roles": {m: asdict(r) for m, r in sorted(self.roles.items())},
             "results": [o.to_dict() for o in self.results.values()],
             "decisions": copy.deepcopy(self._decisions),
         }
@@ -331,7 +346,8 @@ class LRProtocol:
     def load_state_dict(self, sd: dict) -> None:
         if sd.get("version") != STATE_VERSION:
             raise XlgenError(f"protocol state: version {sd.get('version')!r} not supported (expected {STATE_VERSION})")
-        mine = {"config": self.cfg.to_dict(), "models": self.models, "tasks": self.tasks, "methods": self.methods, "seeds": self.seeds}
+        mine = {"config": self.cfg.to_dict(), "models": self.models, "tasks": self.tasks, "methods": self.methods, "seeds": self.seeds,
+                "roles": {m: asdict(r) for m, r in sorted(self.roles.items())}}
         theirs = dict(sd, config=ProtocolConfig.from_dict(sd["config"]).to_dict())
         differ = [k for k, v in mine.items() if _norm(theirs.get(k)) != _norm(v)]
         if differ:
@@ -342,7 +358,8 @@ class LRProtocol:
 
     @classmethod
     def from_state_dict(cls, sd: dict) -> LRProtocol:
-        p = cls(ProtocolConfig.from_dict(sd["config"]), sd["models"], sd["tasks"], sd["methods"], sd["seeds"])
+        roles = {m: LRRole(**r) for m, r in sd.get("roles", {}).items()}
+        p = cls(ProtocolConfig.from_dict(sd["config"]), sd["models"], sd["tasks"], sd["methods"], sd["seeds"], roles)
         p.load_state_dict(sd)
         return p
 
@@ -467,7 +484,7 @@ class LRProtocol:
         return True
 
     def _refine_or_finish(self, s: _Search, keys, best: RunKey, phase: str, reason: str) -> bool:
-        if s.method in self.cfg.refine_methods:
+        if self.role(s.method).refine:
             r = canon_lr(best.lr * self.cfg.refine_factor)
             if r in s.lrs:
                 reason += f"; {fmt_lr(r)} already tried"

@@ -25,7 +25,7 @@ from pathlib import Path
 from xlgen.errors import XlgenError
 from xlgen.io import atomic_write_text, read_json
 from xlgen.metrics import aggregate, all_measures, diagnostics, measure
-from xlgen.study.outcomes import outcome_for, protocol_config_for  # noqa: F401  (re-exported for callers)
+from xlgen.study.outcomes import new_protocol, outcome_for, protocol_config_for  # noqa: F401  (re-exported for callers)
 from xlgen.study.protocol import LRProtocol, ProtocolConfig, RunKey, RunOutcome, canon_lr, fmt_lr
 
 NOT_METRICS = {"n", "step"}
@@ -128,10 +128,6 @@ def outcomes_from_runs(index: dict, protocol_cfg: ProtocolConfig, source_languag
             for (kind, key), r in index.items() if kind == "protocol" and r.status in ("done", "failed")}
 
 
-def new_protocol(study: dict, protocol_cfg: ProtocolConfig) -> LRProtocol:
-    return LRProtocol(protocol_cfg, list(study["models"]), list(study["tasks"]), list(study["methods"]), list(study["seeds"]))
-
-
 def replay(protocol: LRProtocol, outcomes: dict[RunKey, RunOutcome]) -> list[RunKey]:
     """Tell the outcomes in the order the driver asked for them, so the decision log reads as it did live. Returns
     the runs the protocol still waits for (empty once done); those are what makes a selection incomplete."""
@@ -158,7 +154,7 @@ def selection_rows(study: dict, protocol: LRProtocol, waiting: list[RunKey], ind
     for model in study["models"]:
         for task in study["tasks"]:
             for method in study["methods"]:
-                source = protocol.cfg.derived_methods.get(method, method)
+                source = protocol.source_of(method)
                 s = sel.get((model, task, method))
                 row = {"model": model, "task": task, "method": method, "selected": s, "plr_from": source}
                 if s is None:

@@ -18,8 +18,8 @@ from xlgen.errors import XlgenError
 from xlgen.io import append_jsonl, atomic_write_json, read_json
 from xlgen.study.config import StudyConfig, load_study
 from xlgen.study.executors import Job, finished, invocation_id, make_executor
-from xlgen.study.outcomes import outcome_for, protocol_config_for
-from xlgen.study.protocol import LRProtocol, RunKey, RunOutcome, fmt_lr
+from xlgen.study.outcomes import method_entry, new_protocol, outcome_for, protocol_config_for
+from xlgen.study.protocol import RunKey, RunOutcome, fmt_lr
 
 
 def _apply(data: dict, mapping: dict) -> dict:
@@ -74,7 +74,7 @@ class Study:
         return Job(name=name, run_dir=str(run_dir), config=resolved)
 
     def key_job(self, key: RunKey) -> Job:
-        resolved = self.run_config(key.model, key.task, self.cfg.methods[key.method], key.lr, key.it, key.seed)
+        resolved = self.run_config(key.model, key.task, method_entry(to_dict(self.cfg), key.method), key.lr, key.it, key.seed)
         return self.job(key.name, resolved, {**key.to_dict(), "kind": "protocol"})
 
     # -- outcomes --------------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class Study:
 
         try:
             self._intermediate(executor, on_done)
-            protocol = LRProtocol(self.protocol_cfg, list(self.cfg.models), list(self.cfg.tasks), list(self.cfg.methods), self.cfg.seeds)
+            protocol = new_protocol(to_dict(self.cfg), self.protocol_cfg)
             while not protocol.done():
                 keys = protocol.ask()
                 if not keys:
