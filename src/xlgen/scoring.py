@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xlgen.config import TaskConfig
 from xlgen.errors import XlgenError, where
 from xlgen.io import iter_jsonl, require_field
-from xlgen.config import TaskConfig
 from xlgen.languages import normalize_language
 from xlgen.metrics import remove_rudiments
 from xlgen.tasks import get_task

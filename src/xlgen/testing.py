@@ -43,7 +43,6 @@ What transformers 5 does with each tokenizer class (checked against 5.23):
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import tempfile
@@ -53,6 +52,7 @@ from pathlib import Path
 
 from .config import data_dir
 from .errors import XlgenError
+
 
 def _builders() -> dict:
     """name -> (tokenizer builder, model builder, is decoder-only), from every registered backbone family."""

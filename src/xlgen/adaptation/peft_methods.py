@@ -5,9 +5,8 @@ PEFT keeps the trained parameters apart from the base model and saves only them 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import field
+from pathlib import Path
 from typing import Any
 
 from xlgen.adaptation.base import Method, register_method

@@ -82,6 +82,13 @@ class Backbone:
     tiny_models: dict[str, Callable] = {}
 
     @classmethod
+    def auto_class(cls):
+        """The transformers Auto class that loads this family's models."""
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+        return AutoModelForSeq2SeqLM if cls.is_encoder_decoder else AutoModelForCausalLM
+
+    @classmethod
     def adapter_hosts(cls, model) -> dict[str, tuple[str, ...]]:
         """Module-path suffixes of the sublayers bottleneck adapters follow, by kind ("attn", "cross", "ffn")."""
         return DEFAULT_ADAPTER_HOSTS

@@ -216,8 +216,9 @@ class CausalBackbone(Backbone):
 
 
 def _causal_tokenizer(scratch: Path):
-    from xlgen.testing import shared_spm, write_file
     from transformers import LlamaTokenizer
+
+    from xlgen.testing import shared_spm, write_file
 
     write_file(scratch / "tokenizer.model", shared_spm())
     # Llama has no pad token; a dedicated one keeps padding distinct from </s> in training labels. The .model
@@ -226,8 +227,9 @@ def _causal_tokenizer(scratch: Path):
 
 
 def _causal_model(tokenizer):
-    from xlgen.testing import DIMS
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from xlgen.testing import DIMS
 
     d = DIMS
     config = LlamaConfig(

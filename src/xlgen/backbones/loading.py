@@ -31,7 +31,7 @@ def resolve_model_path(name: str) -> str:
 def load_backbone(cfg: ModelConfig, device: str | torch.device = "cpu") -> Backbone:
     """Load a model for training or inference; an artifact of trained parts (adapters, prompts, LoRA, a frozen-
     decoder run) is rebuilt from its base model and the saved parts, as its `xlgen_adaptation.json` describes."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from xlgen.adaptation import get_method, read_manifest
     from xlgen.config import AdaptationConfig, from_dict
@@ -52,10 +52,9 @@ def load_backbone(cfg: ModelConfig, device: str | torch.device = "cpu") -> Backb
         raise XlgenError(f"model {cfg.name}: cannot load ({first})") from None
     family = family_of(hf_config) if cfg.family == "auto" else cfg.family
     cls = get_family(family)
-    auto = AutoModelForSeq2SeqLM if cls.is_encoder_decoder else AutoModelForCausalLM
     if cls.is_encoder_decoder != bool(getattr(hf_config, "is_encoder_decoder", False)):
         raise XlgenError(f"model.family: {family!r} does not match model {cfg.name} (model_type {hf_config.model_type})")
     # Weights stay fp32: on GPU, bf16 autocast gives the speed and fp32 master weights keep small updates (1e-6 LRs).
-    model = auto.from_pretrained(path, dtype=torch.float32)
+    model = cls.auto_class().from_pretrained(path, dtype=torch.float32)
     model.to(device)
     return cls(model, tokenizer, cfg, cfg.name)

@@ -4,6 +4,7 @@ pretrained on denoising."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -33,9 +34,10 @@ class M2M100Backbone(CodedSeq2SeqBackbone):
 
 
 def _nllb_tokenizer(scratch: Path):
-    from xlgen.testing import shared_spm, write_file
     from transformers import NllbTokenizer
     from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES
+
+    from xlgen.testing import shared_spm, write_file
 
     write_file(scratch / "sentencepiece.bpe.model", shared_spm())
     return NllbTokenizer.from_pretrained(
@@ -44,8 +46,9 @@ def _nllb_tokenizer(scratch: Path):
 
 
 def _nllb_model(tokenizer):
-    from xlgen.testing import bart_like_kwargs
     from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+    from xlgen.testing import bart_like_kwargs
 
     config = M2M100Config(
         **bart_like_kwargs(tokenizer, len(tokenizer), 1024),
@@ -57,9 +60,10 @@ def _nllb_model(tokenizer):
 
 
 def _m2m100_tokenizer(scratch: Path):
-    from xlgen.testing import shared_spm, spm_pieces, write_file
     from transformers import M2M100Tokenizer
     from transformers.models.m2m_100.tokenization_m2m_100 import FAIRSEQ_LANGUAGE_CODES
+
+    from xlgen.testing import shared_spm, spm_pieces, write_file
 
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}  # fairseq dictionary order
     for piece in spm_pieces():
@@ -74,8 +78,9 @@ def _m2m100_tokenizer(scratch: Path):
 
 
 def _m2m100_model(tokenizer):
-    from xlgen.testing import bart_like_kwargs
     from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+    from xlgen.testing import bart_like_kwargs
 
     # m2m100_418M: 128104 tokenizer ids + 8 "madeup words" = 128112 embedding rows.
     extra = getattr(tokenizer, "num_madeup_words", 0)

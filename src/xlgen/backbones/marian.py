@@ -3,6 +3,7 @@ nothing. The codes are ordinary vocabulary entries, not special tokens."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -48,10 +49,11 @@ class MarianBackbone(CodedSeq2SeqBackbone):
 
 
 def _marian_tokenizer(scratch: Path):
-    from xlgen.testing import shared_spm, spm_pieces, write_file
     import warnings
 
     from transformers import MarianTokenizer
+
+    from xlgen.testing import shared_spm, spm_pieces, write_file
 
     # opus-mt layout: </s>=0, <unk>=1, target-language codes, pieces, <pad> last.
     vocab = {"</s>": 0, "<unk>": 1}
@@ -74,8 +76,9 @@ def _marian_tokenizer(scratch: Path):
 
 
 def _marian_model(tokenizer):
-    from xlgen.testing import bart_like_kwargs
     from transformers import MarianConfig, MarianMTModel
+
+    from xlgen.testing import bart_like_kwargs
 
     config = MarianConfig(
         **bart_like_kwargs(tokenizer, len(tokenizer), 512),

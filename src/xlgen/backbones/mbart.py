@@ -25,16 +25,18 @@ class MBartBackbone(CodedSeq2SeqBackbone):
 
 
 def _mbart50_tokenizer(scratch: Path):
-    from xlgen.testing import shared_spm, write_file
     from transformers import MBart50Tokenizer
+
+    from xlgen.testing import shared_spm, write_file
 
     write_file(scratch / "sentencepiece.bpe.model", shared_spm())
     return MBart50Tokenizer.from_pretrained(str(scratch), bos_token="<s>", src_lang="en_XX", model_max_length=1024)
 
 
 def _mbart50_model(tokenizer):
-    from xlgen.testing import bart_like_kwargs
     from transformers import MBartConfig, MBartForConditionalGeneration
+
+    from xlgen.testing import bart_like_kwargs
 
     config = MBartConfig(
         **bart_like_kwargs(tokenizer, len(tokenizer), 1024),

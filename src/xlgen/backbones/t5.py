@@ -29,8 +29,9 @@ class T5Backbone(Seq2SeqBackbone):
 
 def _t5_spm() -> bytes:
     """The shared model relabelled to T5's layout (<pad>=0 </s>=1 <unk>=2, no <s>)."""
-    from xlgen.testing import shared_spm
     from sentencepiece import sentencepiece_model_pb2 as pb
+
+    from xlgen.testing import shared_spm
 
     proto = pb.ModelProto()
     proto.ParseFromString(shared_spm())
@@ -45,8 +46,9 @@ def _t5_spm() -> bytes:
 
 
 def _t5_tokenizer(scratch: Path):
-    from xlgen.testing import write_file
     from transformers import T5Tokenizer
+
+    from xlgen.testing import write_file
 
     write_file(scratch / "spiece.model", _t5_spm())
     return T5Tokenizer.from_pretrained(str(scratch), extra_ids=100, model_max_length=512)
@@ -87,8 +89,9 @@ def _t5_kwargs(tokenizer, vocab_size: int) -> dict:
 
 
 def _t5_model(tokenizer):
-    from xlgen.testing import round_up
     from transformers import T5Config, T5ForConditionalGeneration
+
+    from xlgen.testing import round_up
 
     # Like t5-small: vocab padded to a multiple of 128 (32128 vs 32100 tokens), tied, ReLU.
     config = T5Config(**_t5_kwargs(tokenizer, round_up(len(tokenizer), 128)), feed_forward_proj="relu")
@@ -96,8 +99,9 @@ def _t5_model(tokenizer):
 
 
 def _mt5_model(tokenizer):
-    from xlgen.testing import round_up
     from transformers import MT5Config, MT5ForConditionalGeneration
+
+    from xlgen.testing import round_up
 
     config = MT5Config(**_t5_kwargs(tokenizer, round_up(len(tokenizer), 128)), feed_forward_proj="gated-gelu")
     return _untie_lm_head(MT5ForConditionalGeneration(config))
