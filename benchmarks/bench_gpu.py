@@ -135,7 +135,9 @@ def run_shape(name: str, config, args) -> dict:
     import torch
 
     from xlgen.batching import token_budget_batches
-    from xlgen.train import loss_function, make_optimizer
+    from xlgen.config import RunConfig, TrainConfig
+    from xlgen.runtime import RunContext
+    from xlgen.train import make_train_state, train_step
 
     device = args.device
     backbone = build(config, device)
@@ -143,22 +145,16 @@ def run_shape(name: str, config, args) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     flops_of, fit_err = flops_model(backbone, device)
     precision = "bf16" if device.startswith("cuda") else "fp32"
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     peak = peak_tflops(device_name(), args.peak_tflops) if device.startswith("cuda") else args.peak_tflops
-    train_cfg = type("C", (), dict(optimizer="adam", lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, compile=args.compile, compile_backend="inductor"))()
-    loss_fn = loss_function(backbone, train_cfg)
-    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], train_cfg)
+    # The run context and state a real run builds (Adam, fused; lr 1e-4, no warmup), and its own train_step.
+    cfg = RunConfig(train=TrainConfig(lr=1e-4, warmup_steps=0, compile=args.compile, compile_backend="inductor"))
+    ctx = RunContext(cfg, backbone, None, torch.device(device), precision, progress=False)
+    state = make_train_state(ctx)
     encoded = synthetic(args.task, args.examples, config.vocab_size, seed=1)
     model.train()
 
     def step(idx):
-        items = [encoded[i] for i in idx]
-        batch = backbone.collate(items, device)
-        with autocast:
-            loss, _ = loss_fn(model, batch)
-        (loss / sum(len(e.labels) for e in items)).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(ctx, state, [[encoded[i] for i in idx]])
 
     rows = []
     for max_tokens in args.max_tokens:

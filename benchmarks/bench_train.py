@@ -3,7 +3,8 @@
     python benchmarks/bench_train.py --model embedded --steps 6 --reps 3
 
 Same model, same English QA examples, same precision, same optimizer (Adam, fused), and the same number of real
-tokens per optimizer step on average: xlgen takes token-budget batches with length grouping (and, for decoder-only
+tokens per optimizer step on average: xlgen runs its own `train.train_step` (the function training calls) on
+token-budget batches with length grouping (and, for decoder-only
 models, computes the output projection only at labelled positions); the Trainer gets a fixed batch size chosen so that
 its batches hold as many real tokens, padded to the longest example by its default collator (DataCollatorForSeq2Seq),
 and computes the full logits. Each contender runs one epoch over the same example set per repetition, alternating.
@@ -42,27 +43,29 @@ def examples(n: int, seed: int = 0):
     return task, exs[:n]
 
 
-def xlgen_epoch(backbone, model, encoded, max_tokens, device, precision, loss_fn=None):
-    """One pass over `encoded` with xlgen's own training step (the code path of xlgen.train)."""
+def xlgen_context(backbone, task, device, precision):
+    """The run context a real run would hand its steps: Adam (fused), lr 1e-5, no warmup."""
     import torch
 
-    from xlgen.batching import token_budget_batches
-    from xlgen.train import make_optimizer
+    from xlgen.config import RunConfig, TrainConfig
+    from xlgen.runtime import RunContext
 
-    loss_fn = loss_fn or backbone.loss
-    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], type("C", (), dict(optimizer="adam", lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0))())
-    batches = token_budget_batches([e.cost for e in encoded], max_tokens, seed=0, batch_cost=backbone.batch_cost)
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    model.train()
+    cfg = RunConfig(train=TrainConfig(lr=1e-5, warmup_steps=0))
+    return RunContext(cfg, backbone, task, torch.device(device), precision, progress=False)
+
+
+def xlgen_epoch(ctx, encoded, max_tokens, loss_fn=None):
+    """One pass over `encoded`, one xlgen.train.train_step per token-budget batch: the step real runs take."""
+    from xlgen.batching import token_budget_batches
+    from xlgen.train import make_train_state, train_step
+
+    state = make_train_state(ctx)
+    if loss_fn is not None:
+        state.loss_fn = loss_fn  # compiled once, outside the timed epochs' setup
+    batches = token_budget_batches([e.cost for e in encoded], max_tokens, seed=0, batch_cost=ctx.backbone.batch_cost)
+    ctx.model.train()
     for idx in batches:
-        items = [encoded[i] for i in idx]
-        n_target = sum(len(e.labels) for e in items)
-        batch = backbone.collate(items, device)
-        with autocast:
-            loss, _ = loss_fn(model, batch)
-        (loss / n_target).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(ctx, state, [[encoded[i] for i in idx]])
     return len(batches)
 
 
@@ -114,14 +117,16 @@ def main() -> None:
     batches = len(__import__("xlgen.batching", fromlist=["x"]).token_budget_batches([e.cost for e in encoded], args.max_tokens, seed=0, batch_cost=backbone.batch_cost))
     batch_size = max(1, round(len(encoded) / batches))  # same number of optimizer steps, so the same real tokens per step
     base_state = copy.deepcopy(backbone.model.state_dict())
+    ctx = xlgen_context(backbone, task, device, precision)
     contenders = ["xlgen", "trainer"] + (["xlgen+compile"] if args.compile else [])
     results = {k: [] for k in contenders}
     memory = {k: [] for k in contenders}
     compiled = None
     if args.compile:
+        from xlgen.config import TrainConfig
         from xlgen.train import loss_function
 
-        compiled = loss_function(backbone, type("C", (), dict(compile=True, compile_backend="inductor"))())
+        compiled = loss_function(backbone, TrainConfig(compile=True, compile_backend="inductor"))
     compile_s = None
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.reps + 1):  # the first repetition warms up caches and allocators; not counted
@@ -130,9 +135,9 @@ def main() -> None:
                 gc.collect()
                 with PeakMemory() as mem, timer() as t:
                     if who == "xlgen":
-                        steps = xlgen_epoch(backbone, backbone.model, encoded, args.max_tokens, device, precision)
+                        steps = xlgen_epoch(ctx, encoded, args.max_tokens)
                     elif who == "xlgen+compile":
-                        steps = xlgen_epoch(backbone, backbone.model, encoded, args.max_tokens, device, precision, compiled)
+                        steps = xlgen_epoch(ctx, encoded, args.max_tokens, compiled)
                     else:
                         steps = trainer_epoch(backbone, backbone.model, encoded, batch_size, device, precision, tmp)
                 if rep == 0 and who == "xlgen+compile":

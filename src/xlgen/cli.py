@@ -90,10 +90,11 @@ def _model_config_for(model: str):
 def cmd_evaluate(args) -> int:
     from xlgen.backbones import load_backbone
     from xlgen.config import DatasetSpec
-    from xlgen.evaluate import evaluate_language
-    from xlgen.io import atomic_write_json, atomic_write_jsonl, ensure_writable_dir
+    from xlgen.data import load_run_data
+    from xlgen.evaluate import evaluate_split, summarize
+    from xlgen.io import atomic_write_json, ensure_writable_dir
+    from xlgen.runtime import RunContext, resolve_device, resolve_precision
     from xlgen.tasks import get_task
-    from xlgen.train import load_run_data, resolve_device, resolve_precision, summarize
 
     cfg = _model_config_for(args.model)
     if args.task:
@@ -115,16 +116,11 @@ def cmd_evaluate(args) -> int:
     cfg.generate.num_beams = args.num_beams
     out = ensure_writable_dir(args.out) if args.out else None
     device = resolve_device(args.device)
-    precision = resolve_precision("auto", device)
     task = get_task(cfg.task)
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone, need_train=False)
-    results = {}
-    for lang, examples in data.test.items():
-        metrics, rows = evaluate_language(backbone, backbone.model, examples, task, lang, cfg.generate, device=device, precision=precision, progress=not args.no_progress)
-        results[lang] = metrics
-        if out:
-            atomic_write_jsonl(out / "predictions" / f"{lang}.jsonl", rows)
+    ctx = RunContext(cfg, backbone, task, device, resolve_precision("auto", device), run_dir=out, progress=not args.no_progress)
+    results = evaluate_split(ctx, "test", None, data.test, log=False)
     report = {"model": args.model, "task": cfg.task.name, "results": results, "summary": summarize(results, task.primary_metric)}
     if out:
         atomic_write_json(out / "metrics.json", report)
@@ -180,8 +176,8 @@ def cmd_generate(args) -> int:
     from xlgen.backbones import load_backbone
     from xlgen.evaluate import generate
     from xlgen.languages import normalize_language
+    from xlgen.runtime import resolve_device, resolve_precision
     from xlgen.tasks import get_task
-    from xlgen.train import resolve_device, resolve_precision
 
     cfg = _model_config_for(args.model)
     if args.task:
@@ -303,8 +299,8 @@ def cmd_models(args) -> int:
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="miniature Figure 1 on the embedded model: 3 learning rates, XQuAD in 9 languages")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--config", default=None, help="demo config (default: configs/demo.yaml settings)")
-    p.add_argument("overrides", nargs="*", help="key=value overrides of the demo config")
+    p.add_argument("--config", default=None, help="demo study (default: configs/studies/demo.yaml)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of every demo run, e.g. train.steps=10")
     p.add_argument("--no-progress", action="store_true")
 
 

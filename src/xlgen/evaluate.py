@@ -11,7 +11,9 @@ from tqdm.auto import tqdm
 from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
-from xlgen.metrics import remove_rudiments
+from xlgen.io import append_jsonl, atomic_write_jsonl
+from xlgen.metrics import aggregate, diagnostics, remove_rudiments
+from xlgen.runtime import RunContext
 from xlgen.tasks import Example, Task
 
 
@@ -106,3 +108,32 @@ def prediction_rows(examples: list[Example], generations: list[Generation]) -> l
 def evaluate_language(backbone, model, examples, task, lang, gen, *, device="cpu", precision="fp32", desc=None, progress=True):
     generations = generate(backbone, model, examples, task, lang, gen, device=device, precision=precision, desc=desc or f"eval {lang}", progress=progress)
     return score(task, examples, generations, lang), prediction_rows(examples, generations)
+
+
+def evaluate_split(ctx: RunContext, split: str, step: int | None, sets: dict[str, list[Example]], *, log: bool = True) -> dict[str, dict]:
+    """Generate and score every language of a split. With a run directory: predictions go to `predictions/<lang>.jsonl`
+    (test) or `predictions/dev-stepN/` (dev), and, with `log`, every language's metrics to `metrics.jsonl` and the
+    trackers."""
+    results = {}
+    for lang, examples in sets.items():
+        desc = f"{split} {lang} @{step}" if step is not None else f"eval {lang}"
+        metrics, rows = evaluate_language(ctx.backbone, ctx.model, examples, ctx.task, lang, ctx.cfg.generate, device=ctx.device, precision=ctx.precision, desc=desc, progress=ctx.progress)
+        results[lang] = metrics
+        if ctx.run_dir is None:
+            continue
+        atomic_write_jsonl(ctx.run_dir / "predictions" / ("" if split == "test" else f"dev-step{step}") / f"{lang}.jsonl", rows)
+        if log:
+            append_jsonl(ctx.run_dir / "metrics.jsonl", {"step": step, "split": split, "lang": lang, **metrics})
+            if ctx.trackers is not None:
+                ctx.trackers.log({f"{split}/{lang}/{k}": v for k, v in metrics.items()}, step)
+    return results
+
+
+def summarize(results: dict[str, dict], metric: str) -> dict[str, float]:
+    """Averages over non-English languages (as each measure aggregates): the paper's headline numbers for zero-shot
+    transfer from English, for the task metric and the diagnostics."""
+    targets = [m for lang, m in results.items() if not lang.startswith("en")]
+    if not targets:
+        return {}
+    keys = [metric, *(name for d in diagnostics() for name in d.measures)]
+    return {f"avg_{k}": aggregate(k, [m[k] for m in targets]) for k in keys if all(k in m for m in targets)}

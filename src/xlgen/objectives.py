@@ -166,15 +166,6 @@ def get_objective(cfg: ObjectiveConfig, family: str, tokenizer=None) -> Objectiv
 # -- raw text -------------------------------------------------------------------------------------------------------
 
 
-def raw_languages(spec: RawTextSpec, field: str) -> list[str]:
-    from xlgen.languages import normalize_language
-
-    langs = list(spec.languages) or ([spec.lang] if spec.lang else [])
-    if not langs:
-        raise XlgenError(f"{field}: name the language(s) with `lang` or `languages`")
-    return [normalize_language(lang, context=field) for lang in langs]
-
-
 def read_raw_lines(spec: RawTextSpec, lang: str) -> list[str]:
     if spec.path:
         path = Path(expand_path(spec.path, lang, spec.lang_names))
@@ -239,7 +230,9 @@ def segments(lines: list[str], segment_chars: int, max_segments: int) -> list[st
 def objective_examples(spec: RawTextSpec, objective: Objective, cfg: ObjectiveConfig, seed: int, field: str) -> dict[str, list[Example]]:
     """Examples of `objective` from the raw text of each language, deterministic for a seed."""
     out = {}
-    for lang in raw_languages(spec, field):
+    from xlgen.data import spec_languages
+
+    for lang in spec_languages(spec, field):
         rng = random.Random(f"{seed}-{lang}")
         segs = segments(read_raw_lines(spec, lang), cfg.segment_chars, cfg.max_segments)
         exs = [objective.make(s, lang, rng, f"{objective.name}-{lang}-{i}") for i, s in enumerate(segs)]
