@@ -208,6 +208,18 @@ def test_seeds_only_for_final_setting():
     assert p.selected()[("m", "t", "adapters")]["seeds"] == [0, 1, 2]
 
 
+def test_grid_without_extension_or_refinement_and_per_method_start_lrs():
+    """`extend: false, refine: false`: exactly the start LRs (a demo's grid); start LRs may differ per method."""
+    p = one("full", extend=False, refine=False, multipliers=[1], use_it_options=[False])
+    asked = run(p, table({1e-3: (30, 99), 1e-4: (20, 99), 1e-5: (10, 99)}))
+    assert sorted(k.lr for k in asked) == [1e-5, 1e-4, 1e-3] and plr_of(p) == 1e-3
+    assert "extension is off" in p.decisions()[0]["reason"]
+    p = LRProtocol(ProtocolConfig(start_lrs_by_method={"prompt": [1e-2]}, extend=False, multipliers=[1], use_it_options=[False]),
+                   ["m"], ["t"], ["full", "prompt"], [0], PAPER_ROLES)
+    asked = run(p, table({}))
+    assert {k.lr for k in asked if k.method == "prompt"} == {1e-2} and {k.lr for k in asked if k.method == "full"} >= {1e-3, 1e-4, 1e-5}
+
+
 def test_no_it_options_configurable():
     p = one("adapters", use_it_options=[False], multipliers=[1])
     asked = run(p, table({1e-4: (30, 99)}))
@@ -460,3 +472,30 @@ def test_table4_like_study():
     assert not [k for k in asked if k.method == "adapters" and fmt_lr(k.lr).startswith("3")]
     assert min(k.lr for k in asked if k.model == "mbart" and k.method == "full") == 1e-7
     assert len(asked) == len(set(asked))
+
+
+# ---- the demo and the method comparison are study configs ------------------------------------------------------------
+
+def _study_protocol(name):
+    from pathlib import Path
+
+    from xlgen.config import to_dict
+    from xlgen.study.config import load_study
+    from xlgen.study.outcomes import new_protocol
+
+    study, _ = load_study(Path(__file__).resolve().parents[1] / "configs" / "studies" / f"{name}.yaml")
+    return new_protocol(to_dict(study))
+
+
+def test_demo_study_runs_exactly_three_learning_rates():
+    p = _study_protocol("demo")
+    asked = run(p, table({1e-3: (5, 20), 1e-4: (30, 90), 1e-5: (20, 99)}))
+    assert sorted((k.method, k.lr, k.it, k.seed) for k in asked) == [("full", lr, False, 0) for lr in (1e-5, 1e-4, 1e-3)]
+
+
+def test_methods_study_runs_each_method_once_at_its_lr():
+    p = _study_protocol("methods")
+    asked = run(p, table({}))
+    assert sorted((k.method, k.lr) for k in asked) == sorted([("full", 1e-4), ("freeze", 1e-4), ("full-mix", 1e-4), ("adapters", 1e-3),
+                                                              ("lora", 1e-3), ("prompt", 1e-2)])
+    assert all(not k.it and k.seed == 0 for k in asked)

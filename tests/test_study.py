@@ -138,3 +138,19 @@ def test_report_renders_from_a_real_study(local_study, tmp_path):
     assert len(rows) > 10 and "table 4" in md.lower()
     for s in summary["selected"]:
         assert s["method"] in md
+
+
+def test_demo_is_a_study_rendered_by_the_study_report(tmp_path, data_dir):
+    """`xlgen demo`'s path on a tiny model: a grid study (no search) with run overrides, and the study report."""
+    from xlgen.demo import run_demo
+
+    path = write_study(tmp_path, data_dir, "demo")
+    study = yaml.safe_load(path.read_text())
+    study.update(methods={"full": {"adaptation.method": "full"}}, seeds=[0],
+                 protocol={"start_lrs": [1e-3, 1e-4], "extend": False, "refine": False, "multipliers": [1]})
+    path.write_text(yaml.safe_dump(study))
+    report = run_demo(tmp_path / "out", config=str(path), overrides=["train.steps=2"], progress=False)
+    runs = [json.loads((d / "results.json").read_text()) for d in (tmp_path / "out" / "runs").iterdir()]
+    assert sorted(r["lr"] for r in runs) == [1e-4, 1e-3] and all(r["steps"] == 2 for r in runs)
+    md = report.read_text()
+    assert "Figure 1 analogue" in md and "Costs at the chosen settings" in md and (tmp_path / "out" / "fig1_tiny_xquad_full.png").exists()

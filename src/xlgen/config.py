@@ -409,13 +409,18 @@ def set_dotted(data: dict, key: str, value: Any) -> dict:
     return data
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """`a.b.c=value` as (dotted key, value parsed as YAML: `train.lr=1e-5`, `data.dev.languages=[th,vi]`)."""
+    if "=" not in item:
+        raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
+    key, raw = item.split("=", 1)
+    return key.strip(), _parse_scalar(raw)
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply `a.b.c=value` overrides (values parsed as YAML: `train.lr=1e-5`, `data.dev.languages=[th,vi]`)."""
+    """Apply `a.b.c=value` overrides to nested mappings."""
     for item in overrides:
-        if "=" not in item:
-            raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
-        key, raw = item.split("=", 1)
-        set_dotted(data, key, _parse_scalar(raw))
+        set_dotted(data, *parse_override(item))
     return data
 
 

@@ -132,7 +132,13 @@ class ProtocolConfig:
     start_lrs: ListOf[float] = field(default_factory=lambda: [1e-3, 1e-4, 1e-5])
     min_lr: float = 1e-7
     max_lr: float = 1e-1
-    # Methods whose role says `refine` also try refine_factor x the best decade (the paper: full finetuning only).
+    # Start LRs of particular methods (others start from start_lrs), e.g. to compare methods each at its usual LR.
+    start_lrs_by_method: dict[str, ListOf[float]] = field(default_factory=dict)
+    # Extend the search a decade beyond the best edge LR while it improves (the paper); off: a grid over the start LRs.
+    extend: bool = True
+    # Methods whose role says `refine` also try refine_factor x the best decade (the paper: full finetuning only);
+    # off: no refinement for any method.
+    refine: bool = True
     refine_factor: float = 3.0
     # Same units as RunOutcome.lang_correct (xlgen's language_correct_rate is in percent). None = no floor.
     lang_correct_floor: float | None = None
@@ -144,16 +150,18 @@ class ProtocolConfig:
 
     def __post_init__(self):
         self.start_lrs = [canon_lr(x) for x in self.start_lrs]
+        self.start_lrs_by_method = {m: [canon_lr(x) for x in lrs] for m, lrs in self.start_lrs_by_method.items()}
         self.min_lr, self.max_lr = canon_lr(self.min_lr), canon_lr(self.max_lr)
         self.use_it_options = [bool(x) for x in self.use_it_options]
         p = "protocol"
-        if not self.start_lrs or any(x <= 0 for x in self.start_lrs):
-            raise XlgenError(f"{p}.start_lrs: need at least one positive LR, got {self.start_lrs}")
         if not 0 < self.min_lr <= self.max_lr:
             raise XlgenError(f"{p}.min_lr/max_lr: need 0 < min_lr <= max_lr, got {self.min_lr}, {self.max_lr}")
-        outside = [x for x in self.start_lrs if not self._within(x)]
-        if outside:
-            raise XlgenError(f"{p}.start_lrs: {outside} outside [min_lr={self.min_lr}, max_lr={self.max_lr}]")
+        for name, lrs in [("start_lrs", self.start_lrs), *((f"start_lrs_by_method.{m}", v) for m, v in self.start_lrs_by_method.items())]:
+            if not lrs or any(x <= 0 for x in lrs):
+                raise XlgenError(f"{p}.{name}: need at least one positive LR, got {lrs}")
+            outside = [x for x in lrs if not self._within(x)]
+            if outside:
+                raise XlgenError(f"{p}.{name}: {outside} outside [min_lr={self.min_lr}, max_lr={self.max_lr}]")
         if self.refine_factor <= 0:
             raise XlgenError(f"{p}.refine_factor: must be positive, got {self.refine_factor}")
         if not self.use_it_options or len(set(self.use_it_options)) != len(self.use_it_options):
@@ -264,7 +272,8 @@ class LRProtocol:
                     # A derived method's source is searched even if not listed itself: its PLR is needed.
                     source = self.source_of(method)
                     if (model, task, source) not in self._searches:
-                        self._searches[(model, task, source)] = _Search(model, task, source, self.cfg.start_lrs)
+                        start = self.cfg.start_lrs_by_method.get(source, self.cfg.start_lrs)
+                        self._searches[(model, task, source)] = _Search(model, task, source, start)
                     self._finals[(model, task, method)] = _Final(model, task, method, source)
 
     # ---- driver API -------------------------------------------------------------------------------------------------
@@ -426,7 +435,7 @@ class LRProtocol:
 
     def _step(self, lr: float, direction: str) -> float | None:
         nxt = canon_lr(lr * 10 if direction == "up" else lr / 10)
-        return nxt if self.cfg._within(nxt) else None
+        return nxt if self.cfg.extend and self.cfg._within(nxt) else None
 
     def _advance_search(self, s: _Search) -> bool:
         if s.stage == "done":
@@ -450,7 +459,8 @@ class LRProtocol:
                 return self._extend(s, keys, best, "up", nxt, phase, f"best {fmt_lr(best.lr)} is the upper edge; extend up to {fmt_lr(nxt)}")
             if best.lr == lo and (nxt := self._step(lo, "down")) is not None:
                 return self._extend(s, keys, best, "down", nxt, phase, f"best {fmt_lr(best.lr)} is the lower edge; extend down to {fmt_lr(nxt)}")
-            where = "inside the range" if lo < best.lr < hi else f"at an edge, but the next decade is outside [{fmt_lr(self.cfg.min_lr)}, {fmt_lr(self.cfg.max_lr)}]"
+            where = ("inside the range" if lo < best.lr < hi else "at an edge (extension is off)" if not self.cfg.extend
+                     else f"at an edge, but the next decade is outside [{fmt_lr(self.cfg.min_lr)}, {fmt_lr(self.cfg.max_lr)}]")
             return self._refine_or_finish(s, keys, best, phase, f"best {fmt_lr(best.lr)} is {where}; no extension")
 
         if s.stage in ("up", "down"):
@@ -484,7 +494,7 @@ class LRProtocol:
         return True
 
     def _refine_or_finish(self, s: _Search, keys, best: RunKey, phase: str, reason: str) -> bool:
-        if self.role(s.method).refine:
+        if self.cfg.refine and self.role(s.method).refine:
             r = canon_lr(best.lr * self.cfg.refine_factor)
             if r in s.lrs:
                 reason += f"; {fmt_lr(r)} already tried"
