@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 RESULTS = REPO / "benchmarks" / "results"
 
+from xlgen.config import data_dir  # noqa: E402,F401  (the one place that knows where the shared data lives)
+
 
 def machine() -> dict:
     import torch
@@ -123,12 +125,6 @@ def write_result(name: str, data: dict, results_dir: str | Path | None = None) -
     tmp.write_text(json.dumps(data, indent=2, default=str))
     tmp.replace(path)
     return path
-
-
-def data_dir() -> Path:
-    from xlgen.config import data_dir as dd
-
-    return dd()
 
 
 def midsize_mt5(out: Path) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -117,17 +116,3 @@ def read_jsonl_lenient(path: str | Path) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return rows
-
-
-def atomic_replace_dir(tmp_dir: Path, final_dir: Path) -> None:
-    """Move a fully written directory into place; an older directory of that name is removed afterwards."""
-    final_dir = Path(final_dir)
-    old = None
-    if final_dir.exists():
-        old = final_dir.with_name(final_dir.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(final_dir, old)
-    os.replace(tmp_dir, final_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
