@@ -278,6 +278,44 @@ def cmd_trim(args) -> int:
     return 0
 
 
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="translate a task dataset (SQuAD JSON, JSONL, text) sentence by sentence, cached")
+    p.add_argument("input", help="SQuAD JSON (.json), JSONL (.jsonl) or plain text (one text per line)")
+    p.add_argument("--from", dest="src", default="en", help="source language (default: en)")
+    p.add_argument("--to", required=True, help="comma-separated target languages, e.g. de,zh")
+    p.add_argument("--translator", required=True, help="hf:MODEL (NLLB-200, M2M100, mBART-50, Marian, a decoder-only LM) or parallel:CORPUS[+CORPUS]")
+    p.add_argument("--out", required=True, help="output directory (gets INPUT_STEM.LANG.SUFFIX and summary.json) or a path with {lang}")
+    p.add_argument("--format", default=None, help="squad | jsonl | text (default: from the file suffix)")
+    p.add_argument("--fields", default=None, help="JSONL: comma-separated fields to translate")
+    p.add_argument("--cache", default=None, help="translation cache file (default: $XLGEN_CACHE/translations.sqlite); 'none' for no cache")
+    p.add_argument("--max-examples", type=int, default=None, help="translate only the first N records (questions for SQuAD)")
+    p.add_argument("--fuzzy-threshold", type=float, default=None, help="QA: least RapidFuzz partial-ratio score (0-100) to place an answer (default 80)")
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--max-tokens", type=int, default=8000, help="input tokens per generation batch")
+    p.add_argument("--prompt-template", default=None, help="decoder-only translators: prompt with {source}, {language}, {input}")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_translate(args) -> int:
+    from xlgen.translate import make_translator
+    from xlgen.translate.cache import TranslationCache, default_cache_path
+    from xlgen.translate.dataset import format_summary, translate_dataset
+    from xlgen.translate.qa_align import FUZZY_THRESHOLD
+
+    translator = make_translator(args.translator, device=args.device, num_beams=args.num_beams, max_tokens=args.max_tokens, prompt_template=args.prompt_template)
+    cache = TranslationCache(None if args.cache == "none" else (args.cache or default_cache_path()))
+    report = translate_dataset(
+        args.input, src=args.src, tgts=[x.strip() for x in args.to.split(",") if x.strip()], translator=translator, out=args.out,
+        fmt=args.format, fields=[f.strip() for f in args.fields.split(",")] if args.fields else None, cache=cache,
+        max_examples=args.max_examples, threshold=FUZZY_THRESHOLD if args.fuzzy_threshold is None else args.fuzzy_threshold,
+        progress=not args.no_progress,
+    )
+    print(format_summary(report), file=sys.stderr)
+    print(json.dumps({"outputs": {k: v["output"] for k, v in report["languages"].items()}, "summary": report["summary_path"]}, indent=2))
+    return 0
+
+
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="the embedded default model")
     msub = p.add_subparsers(dest="models_cmd", required=True)
@@ -321,6 +359,7 @@ COMMANDS = {
     "study": (_add_study, cmd_study),
     "report": (_add_report, cmd_report),
     "trim-vocab": (_add_trim, cmd_trim),
+    "translate": (_add_translate, cmd_translate),
     "models": (_add_models, cmd_models),
     "demo": (_add_demo, cmd_demo),
 }
