@@ -70,6 +70,33 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--out", default=None, help="directory for metrics.json and predictions/<lang>.jsonl")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
+    _add_translation_modes(p)
+
+
+def _add_translation_modes(p) -> None:
+    g = p.add_argument_group("data-translation baselines (see xlgen.translate.modes)")
+    g.add_argument("--mode", default="direct", choices=["direct", "translate-test", "translated-outputs"],
+                   help="translate-test: inputs into the source language, outputs back; translated-outputs: outputs into the target language")
+    g.add_argument("--translator", default=None, help="hf:MODEL or parallel:CORPUS, as for `xlgen translate`")
+    g.add_argument("--source-lang", default=None, help="the language the model was trained in (default: the run's first training language, else en)")
+    g.add_argument("--translation-cache", default=None, help="default: $XLGEN_CACHE/translations.sqlite; 'none' for no cache")
+    g.add_argument("--project-answers", action="store_true", help="QA: put translated answers back onto a span of the paragraph")
+
+
+def _translation_mode(args, cfg):
+    """(translator, cache, source language) for a translation mode, None for direct evaluation."""
+    if args.mode == "direct":
+        return None
+    if not args.translator:
+        raise XlgenError(f"evaluate --mode {args.mode}: give --translator (e.g. hf:facebook/nllb-200-3.3B)")
+    from xlgen.languages import normalize_language
+    from xlgen.translate import make_translator
+    from xlgen.translate.cache import TranslationCache, default_cache_path
+
+    src = args.source_lang or next((s.lang or (s.languages or [None])[0] for s in cfg.data.train if s.lang or s.languages), None) or "en"
+    translator = make_translator(args.translator, device=args.device)
+    cache = TranslationCache(None if args.translation_cache == "none" else (args.translation_cache or default_cache_path()))
+    return translator, cache, normalize_language(src, context="--source-lang")
 
 
 def _model_config_for(model: str):
@@ -97,6 +124,7 @@ def cmd_evaluate(args) -> int:
     from xlgen.tasks import get_task
 
     cfg = _model_config_for(args.model)
+    train_specs = list(cfg.data.train)
     if args.task:
         cfg.task.name = args.task
     if args.xquad_filter:
@@ -119,9 +147,18 @@ def cmd_evaluate(args) -> int:
     task = get_task(cfg.task)
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone, need_train=False)
+    cfg.data.train = train_specs
+    translation = _translation_mode(args, cfg)
     ctx = RunContext(cfg, backbone, task, device, resolve_precision("auto", device), run_dir=out, progress=not args.no_progress)
-    results = evaluate_split(ctx, "test", None, data.test, log=False)
+    if translation is None:
+        results = evaluate_split(ctx, "test", None, data.test, log=False)
+    else:
+        from xlgen.translate.modes import evaluate_with_translation_split
+
+        results = evaluate_with_translation_split(ctx, args.mode, data.test, *translation, project_answers=args.project_answers)
     report = {"model": args.model, "task": cfg.task.name, "results": results, "summary": summarize(results, task.primary_metric)}
+    if translation is not None:
+        report.update(mode=args.mode, translator=translation[0].fingerprint(), source_lang=translation[2], project_answers=args.project_answers)
     if out:
         atomic_write_json(out / "metrics.json", report)
     print(json.dumps(report, indent=2, ensure_ascii=False))
