@@ -131,7 +131,7 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=5)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    from xlgen.testing import data_dir
+    from xlgen.config import data_dir
 
     data = Path(args.data) if args.data else data_dir()
     corpora = load_items(data)

@@ -13,6 +13,7 @@
     protocol: {lang_correct_floor: 50}
     executor: {kind: ray, gpus_per_run: 1}
     references: {translate-train: {lr: 1.0e-4, overrides: {data.train: [...]}}}
+    translation: {translator: "hf:facebook/nllb-200-3.3B"}   # translate-train method, translate-test, Table 3
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from xlgen.config import ListOf, from_dict, load_yaml, typed_config
 from xlgen.errors import XlgenError
 from xlgen.study.protocol import ProtocolConfig
+from xlgen.study.translation import TranslationStudyConfig
 
 
 @typed_config
@@ -73,6 +75,8 @@ class StudyConfig:
     # Experiment trackers for every run (tensorboard, mlflow, wandb), off by default; run directories stay the truth.
     tracking: ListOf[str] = field(default_factory=list)
     output_dir: str | None = None
+    # Data-translation baselines: translate-train as a method, translate-test and translated outputs (study/translation.py).
+    translation: TranslationStudyConfig | None = None
 
 
 def load_study(path: str | Path, overrides: list[str] = ()) -> tuple[StudyConfig, Path]:

@@ -52,7 +52,7 @@ def plot_fig2(bars: list[dict], metric: str, title: str, path: Path) -> None:
             mean, std = b[f"{key}_mean"], b[f"{key}_std"]
             if mean is None:
                 continue
-            ref = b["kind"] == "reference"
+            ref = b["kind"] in ("reference", "translation")  # baselines: reference runs, translate-test
             ax.bar(x, mean, yerr=std, capsize=4, color="lightgrey" if ref else f"C{x % 10}", edgecolor="black",
                    hatch="//" if ref else None)
         ax.set_xticks(xs)

@@ -12,6 +12,7 @@ from xlgen.metrics import measure
 from xlgen.study.collect import STATUS_ORDER, Context, run_order
 from xlgen.study.figures import plot_fig2, plot_lr_curves, safe_name
 from xlgen.study.protocol import canon_lr, fmt_lr
+from xlgen.study.translation_report import section_translation
 from xlgen.study.tables import DIAGNOSTICS, chosen_bars, cost_rows, it_effect_rows, it_text, lr_text, num, signed
 
 
@@ -98,7 +99,8 @@ def section_table4(doc: Doc, ctx: Context) -> None:
 def section_fig2(doc: Doc, ctx: Context) -> None:
     doc.heading(2, "Figure 2 analogue: methods at their chosen settings")
     doc.para("Test metric and LCR averaged over non-source test languages, mean over seeds; error bars and std: "
-             "sample standard deviation over seeds (none with one seed). Hatched bars: reference runs at a fixed LR.")
+             "sample standard deviation over seeds (none with one seed). Hatched bars: reference runs at a fixed LR and "
+             "translate-test evaluations of the chosen runs.")
     for model in ctx.study["models"]:
         for task in ctx.study["tasks"]:
             metric = ctx.metrics.get(task)
@@ -224,6 +226,7 @@ def study_document(ctx: Context, unknown_dirs: int) -> Doc:
     section_counts(doc, ctx, unknown_dirs)
     section_table4(doc, ctx)
     section_fig2(doc, ctx)
+    section_translation(doc, ctx)
     section_costs(doc, ctx)
     section_table1(doc, ctx)
     section_per_language(doc, ctx)

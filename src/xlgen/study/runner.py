@@ -20,6 +20,7 @@ from xlgen.study.config import StudyConfig, load_study
 from xlgen.study.executors import Job, finished, invocation_id, make_executor
 from xlgen.study.outcomes import method_entry, new_protocol, outcome_for, protocol_config_for
 from xlgen.study.protocol import RunKey, RunOutcome, fmt_lr
+from xlgen.study.translation import add_translate_train, run_evaluations, translate_training_data
 
 
 def _apply(data: dict, mapping: dict) -> dict:
@@ -37,6 +38,8 @@ class Study:
     def __init__(self, study: StudyConfig, study_file: Path | None = None):
         self.cfg = study
         self.dir = Path(study.output_dir)
+        add_translate_train(study)
+        self.task_overrides: dict[tuple[str, str], dict] = {}  # (method, task) -> what only that task needs (translate-train data)
         self.protocol_cfg = protocol_config_for(to_dict(study))
         if study.intermediate and set(study.intermediate) != set(study.models) and True in self.protocol_cfg.use_it_options:
             missing = sorted(set(study.models) - set(study.intermediate))
@@ -74,7 +77,8 @@ class Study:
         return Job(name=name, run_dir=str(run_dir), config=resolved)
 
     def key_job(self, key: RunKey) -> Job:
-        resolved = self.run_config(key.model, key.task, method_entry(to_dict(self.cfg), key.method), key.lr, key.it, key.seed)
+        overrides = {**method_entry(to_dict(self.cfg), key.method), **self.task_overrides.get((key.method, key.task), {})}
+        resolved = self.run_config(key.model, key.task, overrides, key.lr, key.it, key.seed)
         return self.job(key.name, resolved, {**key.to_dict(), "kind": "protocol"})
 
     # -- outcomes --------------------------------------------------------------------------------------------------
@@ -98,6 +102,7 @@ class Study:
 
         try:
             self._intermediate(executor, on_done)
+            self._translate_train(progress)
             protocol = new_protocol(to_dict(self.cfg), self.protocol_cfg)
             while not protocol.done():
                 keys = protocol.ask()
@@ -118,6 +123,7 @@ class Study:
             self._references(executor, on_done)
         finally:
             executor.close()
+        run_evaluations(self.cfg, protocol, self.key_job, progress=progress)
         summary = {
             "selected": [{"model": m, "task": t, "method": me, **v} for (m, t, me), v in protocol.selected().items()],
             "decisions": protocol.decisions(),
@@ -145,6 +151,15 @@ class Study:
         executor.run(jobs, lambda job, result: (on_done(job, result), result["status"] != "done" and failed.append(job.name)))
         if failed:
             raise XlgenError(f"intermediate tuning failed for {failed}; see failed.json in their run directories")
+
+    def _translate_train(self, progress: bool) -> None:
+        tc = self.cfg.translation
+        if tc is None or not tc.train:
+            return
+        model = next(iter(self.cfg.models))
+        per_task = {t: self.run_config(model, t, self.cfg.methods[tc.base_method], 1e-4, False, 0) for t in self.cfg.tasks}
+        for task, overrides in translate_training_data(self.cfg, self.dir, per_task, progress=progress).items():
+            self.task_overrides[(tc.method_name, task)] = overrides
 
     def _references(self, executor, on_done) -> None:
         jobs = []

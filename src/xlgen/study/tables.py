@@ -122,7 +122,9 @@ def chosen_bars(ctx: Context, model: str, task: str) -> list[dict]:
         done = sorted((r for r in rs if r.status == "done"), key=lambda r: r.seed)
         status = "complete" if len(done) == len(rs) else f"{len(rs) - len(done)} of {len(rs)} runs not finished"
         out.append(_bar(ctx, name, "reference", lr, False, done, metric, status))
-    return out
+    from xlgen.study.translation_report import translate_test_bars
+
+    return out + translate_test_bars(ctx, model, task)
 
 
 def _bar(ctx: Context, method: str, kind: str, lr, it, runs: list[Run], metric: str | None, status: str) -> dict:

@@ -29,7 +29,7 @@ class HFTranslator(Translator):
     def __init__(self, target: str, *, device: str = "auto", num_beams: int = 1, max_tokens: int = 8_000, max_batch_size: int = 64,
                  prompt_template: str | None = None, max_length_ratio: float = 2.0, **_):
         from xlgen.backbones import load_backbone, resolve_model_path
-        from xlgen.train import resolve_device, resolve_precision
+        from xlgen.runtime import resolve_device, resolve_precision
 
         self.name = target
         self.device = resolve_device(device)

@@ -84,3 +84,20 @@ def evaluate_with_translation(mode: str, backbone, model, examples, task, lang: 
         if mode == "translate-test":
             row["model_input"] = mi.input + mi.suffix
     return metrics, rows
+
+
+def evaluate_with_translation_split(ctx, mode: str, sets: dict, translator: Translator, cache: TranslationCache | None, source_lang: str, *,
+                                    project_answers: bool = False) -> dict[str, dict]:
+    """`evaluate.evaluate_split` under a translation mode: every language of a test split, predictions written to
+    `ctx.run_dir/predictions/<lang>.jsonl` when there is a run directory."""
+    from xlgen.io import atomic_write_jsonl
+
+    results = {}
+    for lang, examples in sets.items():
+        metrics, rows = evaluate_with_translation(mode, ctx.backbone, ctx.model, examples, ctx.task, lang, ctx.cfg.generate, translator=translator,
+                                                  source_lang=source_lang, cache=cache, project_answers=project_answers, device=ctx.device,
+                                                  precision=ctx.precision, progress=ctx.progress)
+        results[lang] = metrics
+        if ctx.run_dir is not None:
+            atomic_write_jsonl(ctx.run_dir / "predictions" / f"{lang}.jsonl", rows)
+    return results
