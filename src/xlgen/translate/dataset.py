@@ -321,6 +321,7 @@ def translate_dataset(input_path: str | Path, *, src: str, tgts: list[str], tran
         report["languages"] = {**previous.get("languages", {}), **summaries}
     atomic_write_json(summary_path, report)
     report["summary_path"] = str(summary_path)
+    report["this_run"] = list(summaries)  # summary.json keeps earlier runs' languages too
     return report
 
 
@@ -330,10 +331,12 @@ def format_summary(report: dict) -> str:
     head = f"{'lang':<6}{'records':>8}{'kept':>8}{'dropped':>9}{'units':>8}{'cached':>8}{'new':>8}{'s':>8}"
     head += f"  {'alignment (exact / exact-source / fuzzy)':<40}" if qa else ""
     lines = [f"translated {report['input']} ({report['format']}, from {report['source_language']}) with {report['translator']}", head]
-    for lang, s in report["languages"].items():
+    for lang in report.get("this_run", report["languages"]):
+        s = report["languages"][lang]
         row = f"{lang:<6}{s['records']:>8}{s['kept']:>8}{sum(s['dropped'].values()):>9}{s['distinct_units']:>8}{s['cached']:>8}{s['translated']:>8}{s['seconds']:>8.1f}"
         if qa:
             a = s["alignment"]
-            row += f"  {a.get('exact', 0)} / {a.get('exact-source', 0)} / {a.get('fuzzy', 0)}; answers dropped {s['answers_dropped']}; {dict(s['dropped']) or ''}"
+            row += f"  {a.get('exact', 0)} / {a.get('exact-source', 0)} / {a.get('fuzzy', 0)}; answers dropped {s['answers_dropped']}"
+            row += f"; questions dropped {dict(s['dropped'])}" if s["dropped"] else ""
         lines.append(row)
     return "\n".join(lines)
