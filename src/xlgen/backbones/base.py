@@ -37,6 +37,22 @@ class Encoded:
         return len(self.input_ids), len(self.labels)
 
 
+def memoized(method):
+    """Cache a backbone method's results on the instance. `functools.lru_cache` on a method keeps every `self` it
+    saw alive in a class-wide cache, and with it the model: a study or transfer driver that loads one backbone per
+    run then never frees any (1 GB per Gemma-3-270M)."""
+
+    def wrapper(self, *args):
+        memo = self.__dict__.setdefault("_memo", {})
+        key = (method.__name__, *args)
+        if key not in memo:
+            memo[key] = method(self, *args)
+        return memo[key]
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 def unwrap(model):
     """The transformers model under PEFT wrappers, whose `get_base_model` leads to it."""
     while hasattr(model, "get_base_model") and model is not model.get_base_model():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, register_family, unwrap
+from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, memoized, register_family, unwrap
 from xlgen.errors import XlgenError
 from xlgen.tasks.base import Example, Task
 
@@ -84,7 +83,7 @@ class CausalBackbone(Backbone):
     def check_language(self, lang: str) -> None:
         languages.language_name(lang)
 
-    @lru_cache(maxsize=None)
+    @memoized
     def _bos(self) -> tuple[int, ...]:
         plain = self.tokenizer("a", add_special_tokens=False)["input_ids"]
         ids = self.tokenizer("a")["input_ids"]

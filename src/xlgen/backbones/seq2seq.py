@@ -6,13 +6,12 @@ The families with their own knowledge subclass these: `t5.py` (mT5/T5/byT5), `mb
 
 from __future__ import annotations
 
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 
 from xlgen import languages
-from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, register_family, unwrap
+from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, memoized, register_family, unwrap
 from xlgen.tasks.base import Example, Task
 
 
@@ -71,7 +70,7 @@ class Seq2SeqBackbone(Backbone):
     def code(self, lang: str) -> str | None:
         return None
 
-    @lru_cache(maxsize=None)
+    @memoized
     def _specials(self, lang: str | None, side: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         tok = self.tokenizer
         probe = "a b c"
