@@ -295,6 +295,41 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _add_transfer(sub) -> None:
+    p = sub.add_parser("transfer", help="the transfer-language study (arXiv 2403.20088): which languages help which (resumable)")
+    p.add_argument("study", help="transfer study YAML (see configs/transfer/)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the study file, e.g. executor.kind=ray")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+
+
+def cmd_transfer(args) -> int:
+    from xlgen.transfer.runner import run_transfer_study
+
+    out = run_transfer_study(args.study, args.overrides, progress=not args.no_progress)
+    if not args.no_report:
+        from xlgen.transfer.report import write_report
+
+        command = " ".join(["xlgen transfer", args.study, *args.overrides])
+        out["report"] = {k: str(v) for k, v in write_report(out["dir"], command=command).items()}
+    print(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+def _add_transfer_report(sub) -> None:
+    p = sub.add_parser("transfer-report", help="matrix, heatmaps, findings and interference from a transfer study directory")
+    p.add_argument("study_dir")
+    p.add_argument("--out", default=None, help="output directory (default: STUDY_DIR/report)")
+    p.add_argument("--command", default=None, help="the command that produced the study, quoted in the report")
+
+
+def cmd_transfer_report(args) -> int:
+    from xlgen.transfer.report import write_report
+
+    print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out, command=args.command).items()}, indent=2))
+    return 0
+
+
 def _add_trim(sub) -> None:
     p = sub.add_parser("trim-vocab", help="keep only the tokens the task and target-language corpora use (smaller, faster model)")
     p.add_argument("model", help="model directory, run directory or 'embedded'")
@@ -395,6 +430,8 @@ COMMANDS = {
     "score": (_add_score, cmd_score),
     "study": (_add_study, cmd_study),
     "report": (_add_report, cmd_report),
+    "transfer": (_add_transfer, cmd_transfer),
+    "transfer-report": (_add_transfer_report, cmd_transfer_report),
     "trim-vocab": (_add_trim, cmd_trim),
     "translate": (_add_translate, cmd_translate),
     "models": (_add_models, cmd_models),

@@ -134,6 +134,8 @@ def setup(cfg: RunConfig, run_dir: Path, progress: bool = True) -> tuple[RunCont
     set_seed(cfg.train.seed)
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone, need_train=cfg.stage == "task")
+    if cfg.stage == "task":
+        backbone.prepare(task)
     method = get_method(cfg.adaptation)
     backbone.model = method.apply(backbone.model, backbone.family).to(device)
     return RunContext(cfg, backbone, task, device, precision, run_dir=run_dir, progress=progress), method, data

@@ -55,6 +55,9 @@ from xlgen.errors import XlgenError
 FROZEN = "frozen.safetensors"
 SLOT = "adapters"  # the attribute name of the slot on each host module
 FUSION_NAME = "fusion"  # the fusion trained by `adaptation.adapters.compose: fuse`
+# A task head (a classifier on an encoder, see xlgen.backbones.encoder) registered on the model under this name trains
+# and is saved with the run's trained adapter, as prediction heads are with task adapters in the `adapters` library.
+HEAD = "xlgen_head"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -378,6 +381,28 @@ def load_adapter_state(model, name: str, state: dict[str, torch.Tensor]) -> None
             params[k].copy_(v)
 
 
+def _is_head(param_name: str) -> bool:
+    return param_name.startswith(HEAD + ".") or f".{HEAD}." in param_name
+
+
+def head_parameters(model, named: bool = False):
+    """Parameters of the model's task head (see HEAD), if it has one."""
+    return [(n, p) if named else p for n, p in model.named_parameters() if _is_head(n)]
+
+
+def load_head_state(model, state: dict[str, torch.Tensor], source) -> None:
+    """Copy the task-head weights of a saved task adapter into the model's head (which must have the same shape)."""
+    part = {k: v for k, v in state.items() if _is_head(k)}
+    if not part:
+        return
+    params = dict(head_parameters(model, named=True))
+    if set(part) != set(params) or any(params[k].shape != v.shape for k, v in part.items()):
+        raise XlgenError(f"{source}: its task head ({len(part)} tensors) does not fit the model's ({len(params)}); was it trained for another label set?")
+    with torch.no_grad():
+        for k, v in part.items():
+            params[k].copy_(v)
+
+
 def freeze_all_but(model, trainable_names: list[str]) -> int:
     """Freeze every parameter except those of the named adapters/fusions; return how many parameters train."""
     keep = set(trainable_names)
@@ -426,7 +451,10 @@ def load_saved_adapter(model, family: str, path: str | Path, name: str) -> None:
         add_adapters(model, family, name, info["dim"], info["activation"])
     elif existing != info:
         raise XlgenError(f"adaptation.adapters.load.{name}: {path} holds a {info} adapter; the model's {name!r} is {existing}")
-    load_adapter_state(model, name, load_file(str(p / WEIGHTS)))
+    state = load_file(str(p / WEIGHTS))
+    load_adapter_state(model, name, {k: v for k, v in state.items() if not _is_head(k)})
+    if head_parameters(model):  # a task adapter brings its head (on a model that has one, e.g. an encoder)
+        load_head_state(model, state, p)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -443,6 +471,9 @@ class AdaptersOptions:
     # How adapters combine at each insertion point: "stack" (the loaded ones under this run's adapter, in order) or
     # "fuse" (a learned AdapterFusion over the loaded adapters; only the fusion trains).
     compose: str = "stack"
+    # fuse: loaded adapters kept stacked above the fusion instead of fused, in order (e.g. a task adapter over fused
+    # language adapters, as the transfer study's interference measurement needs).
+    stack_above: list[str] = field(default_factory=list)
 
 
 @register_method("adapters")
@@ -468,12 +499,20 @@ class AdaptersMethod(Method):
             trained = opts.name
             set_active(model, Stack(*loaded, trained))
         else:
-            if not loaded:
+            above = list(opts.stack_above)
+            unknown = [n for n in above if n not in loaded]
+            if unknown:
+                raise XlgenError(f"adaptation.adapters.stack_above: {unknown[0]!r} is not a loaded adapter (load: {', '.join(loaded) or 'none'})")
+            fused = [n for n in loaded if n not in above]
+            if not fused:
                 raise XlgenError("adaptation.adapters.compose: fuse needs adapters to fuse (adaptation.adapters.load)")
-            add_fusion(model, loaded, FUSION_NAME)
+            add_fusion(model, fused, FUSION_NAME)
             trained = FUSION_NAME
-            set_active(model, Fuse(*loaded, name=FUSION_NAME))
+            set_active(model, Stack(Fuse(*fused, name=FUSION_NAME), *above))
         freeze_all_but(model, [trained])
+        if opts.compose == "stack":  # a new (task) adapter trains its head; a fusion keeps the loaded one
+            for p in head_parameters(model):
+                p.requires_grad_(True)
         self.layout = {
             "trained": [trained],
             "loaded_from": {n: str(_artifact_dir(p).resolve()) for n, p in opts.load.items()},
@@ -495,7 +534,9 @@ class AdaptersMethod(Method):
 
     def trained_state(self, model) -> dict[str, torch.Tensor]:
         names = (self.layout or {}).get("trained") or self._describe(model)["trained"]
-        return {k: v for n in names for k, v in adapter_state(model, n).items()}
+        state = {k: v for n in names for k, v in adapter_state(model, n).items()}
+        state.update({k: p.detach().contiguous().cpu() for k, p in head_parameters(model, named=True)})
+        return state
 
     def save(self, model, out: Path) -> None:
         self.layout = self._describe(model)
@@ -528,6 +569,7 @@ class AdaptersMethod(Method):
             if not part:
                 raise XlgenError(f"{out}: the artifact has no weights for adapter {name!r}")
             load_adapter_state(model, name, part)
+        load_head_state(model, state, out)
         freeze_all_but(model, layout["trained"])
         self.layout = layout
         return model

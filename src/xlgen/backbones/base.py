@@ -132,6 +132,9 @@ class Backbone:
     def default_max_length(self) -> int:
         return 512
 
+    def prepare(self, task: Task) -> None:
+        """Add what the model needs for `task` before adaptation (an encoder's classification head); most need nothing."""
+
     # -- encoding ---------------------------------------------------------------------------------------------------
     def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True) -> list[Encoded]:
         raise NotImplementedError

@@ -24,6 +24,10 @@ class Job:
     name: str
     run_dir: str
     config: dict  # the resolved run config, as plain data
+    # "module:function" called as function(config, run_dir, progress) -> results dict (written to results.json by
+    # it, last); None: a training run (`xlgen.train.train`). Lets other kinds of work (a transfer-study cell) use
+    # the same executors, resume rule and failure records.
+    runner: str | None = None
 
 
 def finished(run_dir: str | Path) -> bool:
@@ -39,6 +43,13 @@ def run_job(job: Job, progress: bool = False) -> dict:
         return {"status": "done", "results": read_json(run_dir / "results.json"), "resumed": False, "executed": False}
     t0 = time.time()
     try:
+        if job.runner:
+            import importlib
+
+            module, _, fn = job.runner.partition(":")
+            results = getattr(importlib.import_module(module), fn)(job.config, run_dir, progress)
+            (run_dir / "failed.json").unlink(missing_ok=True)
+            return {"status": "done", "results": results, "resumed": False, "executed": True, "seconds": time.time() - t0}
         resumable = (run_dir / "config.yaml").exists() and (run_dir / "checkpoints").exists()
         if resumable:
             results = train(resume_dir=run_dir, progress=progress)
