@@ -165,6 +165,10 @@ class TaskConfig:
     # The paper's XQuAD filter on evaluation sets: keep questions whose gold answer has no digits and is identified as
     # the target language.
     xquad_filter: bool = False
+    # Classification tasks (pos, ner, nli): the label set (None: POS the 17 UPOS tags, NLI its three labels, NER the
+    # entity types of the training data) and a map applied to labels as read (NER: {DATE: O} drops MasakhaNER's dates).
+    labels: list[str] | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
 
 
 @typed_config

@@ -145,6 +145,17 @@ class MBartDenoising(Objective):
         return Example(id=idx, lang=lang, input=joiner.join(out), target=segment)
 
 
+@register_objective("mlm")
+class MaskedLM(Objective):
+    """Masked language modelling (BERT, XLM-R): the example is the text; which tokens are masked is drawn anew in each
+    batch by the encoder family (15%: 80% mask token, 10% random token, 10% unchanged)."""
+
+    instruction = "Text"
+
+    def make(self, segment, lang, rng, idx):
+        return Example(id=idx, lang=lang, input=segment) if segment.strip() else None
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     limit, k, p = math.exp(-lam), 0, 1.0
     while True:

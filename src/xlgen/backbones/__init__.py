@@ -8,6 +8,7 @@ from xlgen.backbones import mbart  # noqa: F401
 from xlgen.backbones import m2m100  # noqa: F401
 from xlgen.backbones import marian  # noqa: F401
 from xlgen.backbones import causal  # noqa: F401
+from xlgen.backbones import encoder  # noqa: F401
 from xlgen.backbones.base import (
     FAMILIES,
     Backbone,

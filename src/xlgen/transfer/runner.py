@@ -164,6 +164,8 @@ class TransferStudy:
             train_sets = {f"data.train[{i}]:{lang}": task.load(s, lang) for i, s in enumerate(plain.data.train)
                           for lang in (s.languages or [s.lang])}  # fmt: skip
             check({**train_sets, **sets})
+            if not plain.task.labels:  # every run (and every head) uses this one label set, in this order
+                self.cfg.overrides["task.labels"] = list(getattr(task, "types", None) or task.labels)
         # Against every sentence of the evaluation files, not only the examples used now, so raising max_examples
         # later cannot let an evaluation sentence into the transfer text.
         whole = dataclasses.replace(spec, max_examples=None)
