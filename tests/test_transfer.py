@@ -155,3 +155,31 @@ def test_pretraining_language_lists():
     assert pretraining_languages("gemma3") is None and status("de", None) == "unknown"
     assert list_for_model("bert-base-multilingual-cased") == "mbert" and list_for_model("FacebookAI/xlm-roberta-base") == "xlmr"
     assert list_for_model("embedded") == "gemma3" and list_for_model("google/mt5-base") == "mt5"
+
+
+def test_ray_executor_runs_the_cells_like_the_local_one(tmp_path, data_dir):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install ray)")
+    path = _study(tmp_path, executor={"kind": "ray", "num_cpus": 2, "cpus_per_run": 1})
+    data = yaml.safe_load(path.read_text())
+    data["transfer"]["steps"], data["seeds"] = [1], [0, 1]
+    path.write_text(yaml.safe_dump(data))
+    out = TransferStudy(load_transfer_study(path)).run(progress=False)
+    assert out["failed"] == []
+    index = read_json(tmp_path / "out" / "index.json")
+    cells = [v for v in index.values() if v["kind"] == "transfer"]
+    assert len(cells) == 2 and all((Path(v["run_dir"]) / "results.json").is_file() for v in cells)
+    log = read_jsonl_lenient(tmp_path / "out" / "executions.jsonl")
+    assert {r["status"] for r in log} == {"done"} and len(log) == 4  # task adapter, baseline, two cells
+
+
+@pytest.mark.parametrize("name", ["mbert-pos", "xlmr-pos", "mbert-ner", "xlmr-ner", "mbert-nli", "xlmr-nli"])
+def test_paper_configs_resolve_into_runs(name):
+    """The paper's settings (hub models and text) build valid run configs for every cell without the hub."""
+    root = Path(__file__).resolve().parents[1] / "configs" / "transfer" / "paper"
+    study = TransferStudy(load_transfer_study(root / f"{name}.yaml"))
+    jobs = study.cell_jobs("/task-adapter")
+    assert len(jobs) == 1 + len(study.transfer_langs) * 4 * 3
+    k1000 = [j for j in jobs if j.name.endswith("-k1000-s0")][0].config
+    assert k1000["train"]["train"]["steps"] == 1000 and k1000["train"]["data"]["raw"]["hf"] == "wikimedia/wikipedia"
+    assert study.task_adapter_job().config["adaptation"]["method"] == "adapters"
+    assert len(study.groups()) == 4 + 6 + 1

@@ -1,5 +1,5 @@
 """Encoder-only masked LMs (mBERT, XLM-R, any `AutoModelForMaskedLM` checkpoint): the setting of the transfer-language
-paper (Malkin et al. 2024), where a task adapter and a classification head sit on a frozen multilingual encoder.
+paper (arXiv 2403.20088), where a task adapter and a classification head sit on a frozen multilingual encoder.
 
 The model is the masked LM (body + MLM head), so the transfer step trains it with its own objective: masked language
 modelling, 15% of the tokens chosen, 80% of those replaced by the mask token, 10% by a random token, 10% kept

@@ -1,4 +1,4 @@
-"""A transfer-language study (Malkin et al. 2024, arXiv 2403.20088): one YAML file, typed.
+"""A transfer-language study (arXiv 2403.20088): one YAML file, typed.
 
     name: transfer-cpu-small
     base: ../demo.yaml                      # run config every run starts from: model, task, English task data

@@ -271,7 +271,7 @@ def render(c: dict, data: dict, out: Path, command: str | None) -> str:
     s = data["study"]
     prim = c["primary"]
     L = [f"# Transfer-language study: {s['name']}", ""]
-    L += ["The protocol of Malkin et al. 2024 (arXiv 2403.20088): a task adapter trained once on the source language; for each "
+    L += ["The protocol of arXiv 2403.20088: a task adapter trained once on the source language; for each "
           "transfer language T and step budget k the base model is finetuned k steps on unlabelled T text with the backbone's "
           "own objective, the unchanged task adapter re-attached, and every target evaluated. Transfer score = target metric "
           "with minus without the transfer step. Built from the run directories by `xlgen transfer-report`; numbers as measured.", ""]

@@ -1,4 +1,4 @@
-"""`xlgen transfer STUDY.yaml`: the transfer-language study of Malkin et al. 2024 (arXiv 2403.20088).
+"""`xlgen transfer STUDY.yaml`: the transfer-language study of arXiv 2403.20088.
 
 1. Check everything before any training: languages, raw text for every transfer language, evaluation data for every
    target, label sets, and that no raw text holds an evaluation sentence (xlgen.transfer.leakage).
