@@ -228,3 +228,13 @@ def test_mlm_masking_is_15_percent_80_10_10_and_never_specials(data_dir):
     kept = (ids[masked] == clean[masked]).float().mean().item()
     assert 0.75 < as_mask < 0.85 and 0.06 < kept < 0.14
     assert torch.equal(labels[masked], clean[masked])
+
+
+def test_nli_reads_hub_records_as_multinli_labels_them():
+    nli = get_task(TaskConfig(name="nli"))
+    rows = [{"premise": "A man.", "hypothesis": "A person.", "label": 0}, {"premise": "x", "hypothesis": "y", "label": -1},
+            {"premise": "A dog.", "hypothesis": "A cat.", "label": 2}]
+    exs = nli.load_hf(rows, "hf:nyu-mll/multi_nli", "en")
+    assert [e.target for e in exs] == ["entailment", "contradiction"]
+    with pytest.raises(XlgenError, match="record 0: field 'hypothesis' missing"):
+        nli.load_hf([{"premise": "a", "label": 1}], "hf:x", "en")

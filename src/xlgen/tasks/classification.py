@@ -264,6 +264,25 @@ class NLITask(ClassificationTask):
             out.append(PairExample(id=f"{lang}-{lineno}", lang=lang, input=p.strip(), suffix=h.strip(), target=label, references=[label], source=str(path), line=lineno))
         return out
 
+    def load_hf(self, records, source: str, lang: str) -> list[Example]:
+        """Hub datasets with premise, hypothesis and label (a name, or the index of MultiNLI/XNLI's
+        entailment, neutral, contradiction); rows labelled -1 (no gold label) are skipped."""
+        out = []
+        for n, r in enumerate(records):
+            for f in ("premise", "hypothesis", "label"):
+                if f not in r:
+                    raise XlgenError(f"{source}: record {n}: field '{f}' missing")
+            label = r["label"]
+            if isinstance(label, int):
+                if label < 0:
+                    continue
+                label = NLI_LABELS[label] if label < len(NLI_LABELS) else str(label)
+            label = self.map_label(str(label))
+            if label not in (self.labels or NLI_LABELS):
+                raise XlgenError(f"{source}: record {n}: field 'label': unknown label {label!r}")
+            out.append(PairExample(id=f"{lang}-{n}", lang=lang, input=r["premise"], suffix=r["hypothesis"], target=label, references=[label], source=source, line=n))
+        return out
+
     def score_labels(self, examples, predictions) -> dict:
         correct = sum(ex.target == p for ex, p in zip(examples, predictions))
         return {"accuracy": 100.0 * correct / max(len(examples), 1)}
