@@ -222,7 +222,7 @@ def heatmap(c: dict, m: str, k: int, path: Path) -> None:
 
     vals = [[c["matrix"][(m, k, T, t)][0] for t in c["targets"]] for T in c["langs"]]
     flat = [abs(v) for row in vals for v in row if not math.isnan(v)]
-    lim = max(flat + [1e-6])
+    lim = max(flat + [0.5])
     fig, ax = plt.subplots(figsize=(1.1 + 0.8 * len(c["targets"]), 1.0 + 0.55 * len(c["langs"])))
     im = ax.imshow(vals, cmap="RdBu", norm=TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim), aspect="auto")
     ax.set_xticks(range(len(c["targets"])), [_label(t, c["seen"]) for t in c["targets"]])
