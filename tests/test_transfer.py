@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -66,7 +65,8 @@ def test_generation_study_end_to_end_resumes_and_reports(tmp_path, data_dir):
         assert len(rows) == 3 and all("score" in r and "lang_ok" in r for r in rows)
     # the task adapter is trained once and every cell points at it
     ta = [v for v in index.values() if v["kind"] == "task_adapter"][0]["run_dir"]
-    assert all(json.loads((Path(v["run_dir"]) / "results.json").read_text()) for v in cells.values())
+    for v in list(cells.values()) + [v for v in index.values() if v["kind"] == "baseline"]:
+        assert read_json(Path(v["run_dir"]) / "cell.json")["task_adapter"] == str(Path(ta) / "model")
     fusion = [v for v in index.values() if v["kind"] == "fusion" and len(v["group"]) == 2][0]
     fcfg = yaml.safe_load((Path(fusion["run_dir"]) / "fusion" / "config.yaml").read_text())
     assert fcfg["adaptation"]["adapter_load"]["task"] == str(Path(ta) / "model")

@@ -103,6 +103,7 @@ def run_transfer_cell(config: dict, run_dir: str | Path, progress: bool = False)
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "cell.json", config)  # what this cell is, for a reader of the run directory
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     t0 = time.time()
     model_cfg = from_dict(ModelConfig, config["model"])
@@ -147,6 +148,7 @@ def run_fusion_cell(config: dict, run_dir: str | Path, progress: bool = False) -
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / "cell.json", config)
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     t0 = time.time()
     train_results = _train(config["train"], run_dir / "fusion", progress)
