@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from xlgen.errors import XlgenError
-from xlgen.testing import _DIMS, _quiet_progress_bars, _training_sentences, cache_dir
+from xlgen.testing import DIMS, _quiet_progress_bars, _training_sentences, cache_dir
 
 ENCODERS = ("bert", "xlmr")
 VOCAB = 3000
@@ -78,7 +78,7 @@ def build_tiny_encoder(kind: str, out: str | Path, *, seed: int = 0) -> Path:
     with tempfile.TemporaryDirectory(prefix="xlgen-enc-tok-") as scratch:
         tok = (_bert_tokenizer if kind == "bert" else _xlmr_tokenizer)(Path(scratch))
         tok.save_pretrained(str(out))
-    d = _DIMS
+    d = DIMS
     common = dict(vocab_size=len(tok), hidden_size=d["d_model"], num_hidden_layers=d["layers"], num_attention_heads=d["heads"],
                   intermediate_size=d["ffn"], pad_token_id=tok.pad_token_id)  # fmt: skip
     torch.manual_seed(seed)

@@ -12,11 +12,55 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlgen.errors import XlgenError, where
+from xlgen.metrics.base import Measure, Metric, get_metric, register_metric
 from xlgen.tasks.base import Example, Task, register_task
 
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X")
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 _IOB2 = re.compile(r"^(O|[BI]-\S+)$")
+
+
+# The metrics, registered like every other (xlgen.metrics): predictions and references are label strings, tag
+# sequences joined by single spaces (tags never contain spaces).
+
+
+@register_metric("tag_accuracy")
+class TagAccuracy(Metric):
+    """Share of words whose tag is right (UPOS accuracy), over all words of the language."""
+
+    measures = {"accuracy": Measure("accuracy (%)", higher_is_better=True)}
+    primary = "accuracy"
+
+    def score(self, predictions, references, lang):
+        pairs = [(p, g) for pred, refs in zip(predictions, references) for p, g in zip(pred.split(), refs[0].split())]
+        total = sum(len(refs[0].split()) for refs in references)
+        return {"accuracy": 100.0 * sum(p == g for p, g in pairs) / max(total, 1)}
+
+
+@register_metric("seqeval")
+class EntityF1(Metric):
+    """Entity-level precision, recall and F1 of IOB2 sequences, computed by `seqeval` (its default, CoNLL-eval mode)."""
+
+    measures = {"f1": Measure("entity F1", higher_is_better=True), "precision": Measure("entity precision", higher_is_better=True),
+                "recall": Measure("entity recall", higher_is_better=True)}  # fmt: skip
+    primary = "f1"
+
+    def score(self, predictions, references, lang):
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        gold, pred = [r[0].split() for r in references], [p.split() for p in predictions]
+        return {"f1": 100.0 * f1_score(gold, pred), "precision": 100.0 * precision_score(gold, pred), "recall": 100.0 * recall_score(gold, pred)}
+
+
+@register_metric("label_accuracy")
+class LabelAccuracy(Metric):
+    """Share of examples whose one label is right (NLI accuracy)."""
+
+    measures = {"accuracy": Measure("accuracy (%)", higher_is_better=True)}
+    primary = "accuracy"
+
+    def score(self, predictions, references, lang):
+        return {"accuracy": 100.0 * sum(p == r[0] for p, r in zip(predictions, references)) / max(len(predictions), 1)}
 
 
 @dataclass
@@ -66,6 +110,18 @@ class ClassificationTask(Task):
     def label_id(self, label: str) -> int:
         return self.labels.index(label)
 
+    def score(self, predictions, references, lang):
+        """The task metric only: the text diagnostics (language-correct rate, length) mean nothing for labels."""
+        scores = get_metric(self.metric).score(predictions, references, lang)
+        scores["n"] = len(predictions)
+        return scores
+
+    def score_labels(self, examples, predictions) -> dict:
+        """Score predicted labels (a list per word for tagging, one label per example otherwise)."""
+        join = (lambda x: " ".join(x)) if self.kind == "token" else (lambda x: x)  # noqa: E731
+        gold = [join(ex.tags) if self.kind == "token" else ex.target for ex in examples]
+        return self.score([join(p) for p in predictions], [[g] for g in gold], examples[0].lang if examples else "und")
+
     def load_hf(self, records, source, lang):  # pragma: no cover - hub path, kept simple
         raise XlgenError(f"{source}: task {self.name} reads local files (CoNLL-U, CoNLL, TSV); convert the dataset first")
 
@@ -112,7 +168,7 @@ class _Tagging(ClassificationTask):
 class POSTask(_Tagging):
     """UPOS tagging from CoNLL-U: column 4 of each word line; multiword-token ranges (3-4) and empty nodes (8.1) skipped."""
 
-    primary_metric = "accuracy"
+    metric = "tag_accuracy"
     default_labels = UPOS
     label_field = "UPOS"
 
@@ -151,11 +207,6 @@ class POSTask(_Tagging):
         flush()
         return out
 
-    def score_labels(self, examples, predictions) -> dict:
-        total = sum(len(ex.tags) for ex in examples)
-        correct = sum(g == p for ex, pred in zip(examples, predictions) for g, p in zip(ex.tags, pred))
-        return {"accuracy": 100.0 * correct / max(total, 1), "words": total}
-
     def prediction_rows(self, examples, predictions):
         return [{"id": ex.id, "pred_tags": pred, "correct": sum(g == p for g, p in zip(ex.tags, pred)), "total": len(ex.tags)}
                 for ex, pred in zip(examples, predictions)]  # fmt: skip
@@ -167,7 +218,7 @@ class NERTask(_Tagging):
     last (WikiNEuRal: index, token, tag; MasakhaNER and CoNLL-2003: token ... tag), blank lines between sentences.
     `task.labels` are entity types (PER, ORG, ...); the model's labels are O and B-/I- of each."""
 
-    primary_metric = "f1"
+    metric = "seqeval"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -224,12 +275,6 @@ class NERTask(_Tagging):
         flush()
         return out
 
-    def score_labels(self, examples, predictions) -> dict:
-        from seqeval.metrics import f1_score, precision_score, recall_score
-
-        gold = [ex.tags for ex in examples]
-        return {"f1": 100.0 * f1_score(gold, predictions), "precision": 100.0 * precision_score(gold, predictions), "recall": 100.0 * recall_score(gold, predictions)}
-
 
 @register_task("nli")
 class NLITask(ClassificationTask):
@@ -237,7 +282,7 @@ class NLITask(ClassificationTask):
     naming premise, hypothesis and label among its columns)."""
 
     kind = "sequence"
-    primary_metric = "accuracy"
+    metric = "label_accuracy"
     default_labels = NLI_LABELS
 
     def _labels_of(self, ex):
@@ -282,10 +327,6 @@ class NLITask(ClassificationTask):
                 raise XlgenError(f"{source}: record {n}: field 'label': unknown label {label!r}")
             out.append(PairExample(id=f"{lang}-{n}", lang=lang, input=r["premise"], suffix=r["hypothesis"], target=label, references=[label], source=source, line=n))
         return out
-
-    def score_labels(self, examples, predictions) -> dict:
-        correct = sum(ex.target == p for ex, p in zip(examples, predictions))
-        return {"accuracy": 100.0 * correct / max(len(examples), 1)}
 
     def prediction_rows(self, examples, predictions):
         return [{"id": ex.id, "prediction": p, "gold": ex.target, "score": 100.0 * (ex.target == p)} for ex, p in zip(examples, predictions)]

@@ -65,10 +65,11 @@ def load_artifact(model_cfg: ModelConfig, artifact: Path, task, device):
 
 def per_example_scores(task, rows: list[dict], lang: str) -> None:
     """Add each row's own task score and language verdict, for bootstrap intervals and paired comparisons."""
-    from xlgen.metrics import detect_languages, same_language
+    from xlgen.metrics import detect_languages, get_metric, same_language
 
+    metric = get_metric(task.metric)
     for r in rows:
-        r["score"] = task.score([r["prediction"]], [r["references"]], lang)[task.primary_metric]
+        r["score"] = metric.score([r["prediction"]], [r["references"]], lang)[metric.primary]
     for r, d in zip(rows, detect_languages([r["prediction"] for r in rows])):
         r["lang_ok"] = bool(r["prediction"].strip()) and same_language(d, lang)
 

@@ -31,11 +31,12 @@ sd si sk sl so st es su sw sv tg ta te th tr uk ur uz vi cy fy xh yi yo zu"""
 
 
 def _codes_from_tokens(tokens) -> list[str]:
+    from xlgen.backbones import all_code_patterns
     from xlgen.languages import _parse_code, _with_script
 
     out = []
     for t in tokens:
-        found = _parse_code(str(t))
+        found = _parse_code(str(t), all_code_patterns())
         if found:
             base, script = found
             out.append(_with_script(base, script) if script and script not in ("Latn",) and base not in ("zh",) else base)

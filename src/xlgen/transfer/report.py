@@ -5,7 +5,8 @@ predictions of every run): nothing is computed during the study that the report 
   step budget k (`matrix.csv`, a heatmap per k and metric, diverging colours centred at 0; unseen targets starred);
 - findings, computed: per target the share of transfer languages that help (mean > 0 by more than the seed
   standard deviation) or hurt, seen vs unseen targets, the best transfer language and its margin over the next;
-- baseline intervals: 95% bootstrap over evaluation examples, the noise floor of every difference;
+- baseline intervals: 95% bootstrap over evaluation examples (xlgen.metrics.bootstrap), the noise floor of every
+  difference;
 - interference: score(fused group) - score(best single adapter of the group) per target, with a paired bootstrap
   interval over the same examples (`interference.csv`, a table and a plot).
 """
@@ -15,15 +16,16 @@ from __future__ import annotations
 import csv
 import io
 import math
-import random
 import statistics
 from pathlib import Path
 
+import numpy as np
+
 from xlgen.errors import XlgenError
+from xlgen.metrics import bootstrap
 from xlgen.io import atomic_write_text, read_json, read_jsonl_lenient
 from xlgen.transfer.pretraining_languages import list_for_model, pretraining_languages, status
 
-BOOTSTRAP = 1000
 METRIC_NAMES = {"f1": "F1", "exact_match": "EM", "accuracy": "accuracy", "lang_correct": "language-correct rate", "rougeL": "ROUGE-L"}
 
 
@@ -48,47 +50,59 @@ def _rows(run_dir: str, lang: str) -> list[dict]:
     return read_jsonl_lenient(Path(run_dir) / "predictions" / f"{lang}.jsonl")
 
 
-def _stat(rows: list[dict], metric: str):
-    """A statistic of a resample of prediction rows, for bootstraps: mean per-example score, token accuracy, or
-    entity F1 recomputed by seqeval. None when the rows carry nothing to recompute it from."""
+def _per_example(rows: list[dict], metric: str):
+    """Per-example values whose mean is the metric (QA F1, 0/100 language verdicts, NLI correctness), or None when
+    the metric is not a mean over examples (word accuracy, entity F1)."""
     if metric == "lang_correct" and rows and "lang_ok" in rows[0]:
-        return lambda rs: 100.0 * sum(r["lang_ok"] for r in rs) / max(len(rs), 1)
-    if rows and "total" in rows[0]:
-        return lambda rs: 100.0 * sum(r["correct"] for r in rs) / max(sum(r["total"] for r in rs), 1)
-    if rows and "gold_tags" in rows[0]:
-        from seqeval.metrics import f1_score
-
-        return lambda rs: 100.0 * f1_score([r["gold_tags"] for r in rs], [r["pred_tags"] for r in rs])
-    if rows and "score" in rows[0]:
-        return lambda rs: sum(r["score"] for r in rs) / max(len(rs), 1)
+        return [100.0 * bool(r["lang_ok"]) for r in rows]
+    if rows and "score" in rows[0] and "total" not in rows[0] and "gold_tags" not in rows[0]:
+        return [float(r["score"]) for r in rows]
     return None
 
 
-def bootstrap_ci(rows: list[dict], metric: str, n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
-    stat = _stat(rows, metric)
-    if stat is None or not rows:
+def _corpus_stat(rows: list[dict]):
+    """The metric of a subset of rows (by index) for corpus-level metrics: word accuracy or seqeval entity F1."""
+    if rows and "total" in rows[0]:
+        correct, total = np.array([r["correct"] for r in rows], float), np.array([r["total"] for r in rows], float)
+        return lambda idx: 100.0 * correct[idx].sum() / max(total[idx].sum(), 1.0)
+    if rows and "gold_tags" in rows[0]:
+        from seqeval.metrics import f1_score
+
+        return lambda idx: 100.0 * f1_score([rows[i]["gold_tags"] for i in idx], [rows[i]["pred_tags"] for i in idx])
+    return None
+
+
+def bootstrap_ci(rows: list[dict], metric: str) -> tuple[float, float] | None:
+    """95% percentile bootstrap over the evaluation examples (xlgen.metrics.bootstrap)."""
+    if not rows:
         return None
-    rng = random.Random(seed)
-    n = n if "gold_tags" not in rows[0] else min(n, 200)  # seqeval is slow; 200 resamples still give the interval
-    vals = sorted(stat([rows[rng.randrange(len(rows))] for _ in rows]) for _ in range(n))
-    return vals[int(0.025 * n)], vals[int(0.975 * n) - 1]
+    values = _per_example(rows, metric)
+    if values is not None:
+        iv = bootstrap.mean_interval(values)
+        return iv.low, iv.high
+    stat = _corpus_stat(rows)
+    if stat is None:
+        return None
+    iv = bootstrap.metric_interval(stat, len(rows), resamples=200 if "gold_tags" in rows[0] else bootstrap.RESAMPLES)
+    return iv.low, iv.high
 
 
-def paired_bootstrap_ci(a: list[dict], b: list[dict], metric: str, n: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float] | None:
-    """Interval of stat(a) - stat(b) resampling the same examples (matched by id) on both sides."""
-    stat = _stat(a, metric)
+def paired_bootstrap_ci(a: list[dict], b: list[dict], metric: str) -> tuple[float, float] | None:
+    """Interval of metric(a) - metric(b) over the examples both scored, the same resampled examples on both sides."""
     bid = {r["id"]: r for r in b}
     pairs = [(r, bid[r["id"]]) for r in a if r["id"] in bid]
-    if stat is None or not pairs:
+    if not pairs:
         return None
-    rng = random.Random(seed)
-    n = n if "gold_tags" not in a[0] else min(n, 200)
-    vals = []
-    for _ in range(n):
-        sample = [pairs[rng.randrange(len(pairs))] for _ in pairs]
-        vals.append(stat([p[0] for p in sample]) - stat([p[1] for p in sample]))
-    vals.sort()
-    return vals[int(0.025 * n)], vals[int(0.975 * n) - 1]
+    ra, rb = [p[0] for p in pairs], [p[1] for p in pairs]
+    va, vb = _per_example(ra, metric), _per_example(rb, metric)
+    if va is not None and vb is not None:
+        iv = bootstrap.paired_difference(va, vb)
+        return iv.low, iv.high
+    sa, sb = _corpus_stat(ra), _corpus_stat(rb)
+    if sa is None or sb is None:
+        return None
+    iv = bootstrap.metric_interval(lambda idx: sa(idx) - sb(idx), len(pairs), resamples=200 if "gold_tags" in ra[0] else bootstrap.RESAMPLES)
+    return iv.low, iv.high
 
 
 # ---- computing ---------------------------------------------------------------------------------------------------
