@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,47 @@ def test_paper_configs_resolve_into_runs(name):
     assert k1000["train"]["train"]["steps"] == 1000 and k1000["train"]["data"]["raw"]["hf"] == "wikimedia/wikipedia"
     assert study.task_adapter_job().config["adaptation"]["method"] == "adapters"
     assert len(study.groups()) == 4 + 6 + 1
+
+
+def _fake_run(root: Path, name: str, test: dict, rows: dict | None = None) -> str:
+    d = root / "runs" / name
+    (d / "predictions").mkdir(parents=True)
+    (d / "results.json").write_text(json.dumps({"primary_metric": "f1", "test": test}))
+    for lang, rs in (rows or {}).items():
+        (d / "predictions" / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
+    return str(d)
+
+
+def test_findings_are_computed_from_the_runs(tmp_path):
+    """Known numbers in, known findings out: helps/hurts beyond the seed spread, seen vs unseen, best and margin,
+    interference against the best single adapter."""
+    from xlgen.transfer.report import compute, load
+
+    base = {"de": {"f1": 50.0, "lang_correct": 80.0}, "fo": {"f1": 10.0, "lang_correct": 20.0}}
+    index = {"baseline": {"kind": "baseline", "run_dir": _fake_run(tmp_path, "b", base)}}
+    # transfer scores (de, fo) per language and seed
+    deltas = {"ru": [(4, 8), (5, 7)], "zh": [(-6, 2), (-5, 3)], "ar": [(1, 9), (-1, 11)]}
+    for T, seeds in deltas.items():
+        for s, (d_de, d_fo) in enumerate(seeds):
+            test = {"de": {"f1": 50.0 + d_de, "lang_correct": 80.0}, "fo": {"f1": 10.0 + d_fo, "lang_correct": 20.0}}
+            index[f"{T}{s}"] = {"kind": "transfer", "transfer": T, "steps": 10, "seed": s, "run_dir": _fake_run(tmp_path, f"{T}{s}", test)}
+    rows = lambda vals: {"de": [{"id": str(i), "score": v, "lang_ok": True} for i, v in enumerate(vals)],  # noqa: E731
+                         "fo": [{"id": str(i), "score": v, "lang_ok": True} for i, v in enumerate(vals)]}
+    single = {"ru": ([60, 60, 40, 40], 50.0), "zh": ([40, 40, 40, 40], 40.0), "ru+zh": ([20, 20, 20, 20], 20.0)}
+    for g, (vals, mean) in single.items():
+        test = {t: {"f1": mean, "lang_correct": 100.0} for t in ("de", "fo")}
+        index[g] = {"kind": "fusion", "group": g.split("+"), "run_dir": _fake_run(tmp_path, g, test, rows(vals))}
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    (tmp_path / "study.json").write_text(json.dumps({"name": "x", "base": "b.yaml", "seeds": [0, 1], "transfer": {"languages": ["ru", "zh", "ar"]},
+                                                     "pretraining_languages": "mbert", "model_name": "bert-base-multilingual-cased"}))
+    c = compute(load(tmp_path))
+    assert c["seen"] == {"de": "seen", "fo": "unseen"}
+    f = c["findings"][("f1", 10)]["per_target"]
+    assert f["de"]["helps"] == ["ru"] and f["de"]["hurts"] == ["zh"] and f["de"]["share_helps"] == pytest.approx(1 / 3)
+    assert f["de"]["best"] == "ru" and f["de"]["best_delta"] == pytest.approx(4.5) and f["de"]["margin"] == pytest.approx(4.5)
+    assert sorted(f["fo"]["helps"]) == ["ar", "ru", "zh"] and f["fo"]["best"] == "ar" and f["fo"]["margin"] == pytest.approx(2.5)
+    by = c["findings"][("f1", 10)]["by_status"]
+    assert by["unseen"]["share_helps"] == 1.0 and by["seen"]["share_helps"] == pytest.approx(1 / 3)
+    inter = [r for r in c["interference"] if r["metric"] == "f1" and r["target"] == "de"]
+    assert len(inter) == 1 and inter[0]["best_single"] == "ru" and inter[0]["interference"] == pytest.approx(-30.0)
+    assert inter[0]["ci_high"] < 0  # the pair is worse on every example: the whole paired interval is below 0
