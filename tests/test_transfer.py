@@ -135,7 +135,7 @@ def test_bad_inputs_fail_before_training_with_one_line(tmp_path, data_dir, capsy
     path.write_text(yaml.safe_dump(data))
     assert main(["transfer", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "ud_text.hi.txt: no such raw text file" in err
+    assert err.count("\n") == 0 and "ud_text.hi.txt: field 'transfer.raw': no such raw text file" in err
     assert not (tmp_path / "out" / "runs").exists()  # nothing trained
     data["transfer"]["languages"] = ["de"]
     data["targets"]["languages"] = ["de", "ja"]  # XQuAD has no Japanese

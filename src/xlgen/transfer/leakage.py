@@ -48,7 +48,7 @@ def evaluation_index(sets: dict[str, list], source: dict[str, str]) -> dict[str,
     return index
 
 
-def _raw_lines(spec: RawTextSpec, lang: str):
+def _raw_lines(spec: RawTextSpec, lang: str, field: str = "transfer.raw"):
     """(file, line number, text) of the lines `xlgen.objectives.read_raw_lines` uses (non-blank, up to max_lines)."""
     if not spec.path:
         from xlgen.objectives import read_raw_lines
@@ -58,7 +58,7 @@ def _raw_lines(spec: RawTextSpec, lang: str):
         return
     path = Path(expand_path(spec.path, lang, spec.lang_names))
     if not path.exists():
-        raise XlgenError(f"{path}: no such raw text file (transfer language '{lang}')")
+        raise XlgenError(f"{path}: field '{field}': no such raw text file (language '{lang}')")
     used = 0
     with open(path, encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -73,7 +73,7 @@ def _raw_lines(spec: RawTextSpec, lang: str):
 def check_raw_text(spec: RawTextSpec, lang: str, index: dict[str, tuple[str, str, str]], field: str) -> int:
     """Raise if a line of `lang`'s raw text holds an evaluation sentence; return the number of lines checked."""
     n = 0
-    for path, lineno, line in _raw_lines(spec, lang):
+    for path, lineno, line in _raw_lines(spec, lang, field):
         n += 1
         for piece in [line, *split_sentences(line)]:
             hit = index.get(normalize(piece))
@@ -85,5 +85,6 @@ def check_raw_text(spec: RawTextSpec, lang: str, index: dict[str, tuple[str, str
                     "(pick raw text disjoint from the evaluation sets; the data README names the overlapping folders)"
                 )
     if n == 0:
-        raise XlgenError(f"{field}: no raw text for '{lang}' (the file is empty)")
+        where = expand_path(spec.path, lang, spec.lang_names) if spec.path else f"hf:{spec.hf}"
+        raise XlgenError(f"{where}: field '{field}': no raw text for '{lang}' (nothing but blank lines)")
     return n
