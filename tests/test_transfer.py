@@ -87,6 +87,9 @@ def test_generation_study_end_to_end_resumes_and_reports(tmp_path, data_dir):
     inter_rows = list(csv_rows(report / "interference.csv"))
     assert {r["group"] for r in inter_rows} == {"de+ru"} and len(inter_rows) == 2 * 2
 
+    assert main(["transfer-report", str(out), "--out", str(tmp_path / "rep"), "--produced-by", "xlgen transfer s.yaml"]) == 0
+    assert "    xlgen transfer s.yaml" in (tmp_path / "rep" / "report.md").read_text()
+
     # rerunning redoes nothing: every run is keyed by its config hash and finished
     n_before = len(read_jsonl_lenient(out / "executions.jsonl"))
     assert main(["transfer", str(path), "--no-progress", "--no-report"]) == 0

@@ -320,13 +320,13 @@ def _add_transfer_report(sub) -> None:
     p = sub.add_parser("transfer-report", help="matrix, heatmaps, findings and interference from a transfer study directory")
     p.add_argument("study_dir")
     p.add_argument("--out", default=None, help="output directory (default: STUDY_DIR/report)")
-    p.add_argument("--command", default=None, help="the command that produced the study, quoted in the report")
+    p.add_argument("--produced-by", default=None, help="the command that produced the study, quoted in the report")
 
 
 def cmd_transfer_report(args) -> int:
     from xlgen.transfer.report import write_report
 
-    print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out, command=args.command).items()}, indent=2))
+    print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out, command=args.produced_by).items()}, indent=2))
     return 0
 
 
