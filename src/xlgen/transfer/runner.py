@@ -96,7 +96,8 @@ class TransferStudy:
         plain = self.run_config()
         jobs = [self.job("baseline", {**self.eval_part(plain), "task_adapter": task_adapter_dir, "steps": 0, "train": None,
                                       "key": {"transfer": None, "steps": 0, "seed": None}}, {"kind": "baseline"}, CELL)]
-        for lang, k, seed in itertools.product(self.transfer_langs, sorted(set(int(s) for s in t.steps)), self.cfg.seeds):
+        # Smallest budgets first, so an interrupted study has whole slices of the matrix (every transfer language, seed).
+        for k, seed, lang in itertools.product(sorted(set(int(s) for s in t.steps)), self.cfg.seeds, self.transfer_langs):
             train = self.run_config(TRANSFER_DEFAULTS, {"train.save_every": max(k, 1)}, t.overrides, {
                 "stage": "intermediate", "adaptation.method": "full", "data.train": [], "data.dev": None, "data.test": None,
                 "data.mix": None, "data.raw": self.raw_spec(lang, t), "data.objective": to_dict(t.objective),
@@ -208,13 +209,17 @@ class TransferStudy:
             if not finished(ta.run_dir):
                 raise XlgenError(f"the task adapter run failed; see {ta.run_dir}/failed.json")
             ta_dir = str(Path(ta.run_dir) / "model")
-            run_all(self.cell_jobs(ta_dir))
+            cells = self.cell_jobs(ta_dir)
+            largest = max(int(k) for k in self.cfg.transfer.steps)
+            # The largest budget costs most: the interference runs go before it, so a study cut short still has them.
+            run_all([j for j in cells if j.config["steps"] < largest])
             if self.cfg.interference:
                 adapters = self.language_adapter_jobs()
                 run_all(adapters)
                 dirs = {self.index[j.name]["lang"]: str(Path(j.run_dir) / "model") for j in adapters if finished(j.run_dir)}
                 if len(dirs) == len(adapters):
                     run_all(self.fusion_jobs(ta_dir, dirs))
+            run_all([j for j in cells if j.config["steps"] == largest])
         finally:
             executor.close()
             atomic_write_json(self.dir / "index.json", self.index)
