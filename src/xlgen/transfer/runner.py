@@ -195,6 +195,7 @@ class TransferStudy:
                 print(f"[xlgen] transfer: {job.name}: {result['status']}" + (f" ({result.get('error')})" if result["status"] != "done" else ""), flush=True)
 
         def run_all(jobs: list[Job]) -> None:
+            atomic_write_json(self.dir / "index.json", self.index)  # the report can be built from a study cut short
             todo = [j for j in jobs if not finished(j.run_dir)]
             if progress and len(todo) < len(jobs):
                 print(f"[xlgen] transfer: {len(jobs) - len(todo)} of {len(jobs)} runs already finished", flush=True)
