@@ -70,8 +70,8 @@ def test_generation_study_end_to_end_resumes_and_reports(tmp_path, data_dir):
         assert read_json(Path(v["run_dir"]) / "cell.json")["task_adapter"] == str(Path(ta) / "model")
     fusion = [v for v in index.values() if v["kind"] == "fusion" and len(v["group"]) == 2][0]
     fcfg = yaml.safe_load((Path(fusion["run_dir"]) / "fusion" / "config.yaml").read_text())
-    assert fcfg["adaptation"]["adapter_load"]["task"] == str(Path(ta) / "model")
-    assert fcfg["adaptation"]["adapter_stack_above"] == ["task"]
+    assert fcfg["adaptation"]["adapters"]["load"]["task"] == str(Path(ta) / "model")
+    assert fcfg["adaptation"]["adapters"]["stack_above"] == ["task"]
     manifest = read_json(Path(fusion["run_dir"]) / "fusion" / "model" / "xlgen_adaptation.json")
     assert manifest["adapters"]["composition"] == ["fusion", "task"] and manifest["adapters"]["trained"] == ["fusion"]
 
@@ -186,6 +186,7 @@ def test_paper_configs_resolve_into_runs(name):
     k1000 = [j for j in jobs if j.name.endswith("-k1000-s0")][0].config
     assert k1000["train"]["train"]["steps"] == 1000 and k1000["train"]["data"]["raw"]["hf"] == "wikimedia/wikipedia"
     assert study.task_adapter_job().config["adaptation"]["method"] == "adapters"
+    assert study.task_adapter_job().config["adaptation"]["adapters"]["name"] == "task"
     assert len(study.groups()) == 4 + 6 + 1
 
 

@@ -78,7 +78,7 @@ def evaluate_targets(backbone, task, sets: dict[str, list], gen: GenerateConfig,
     """Score the model on every target: generation tasks by generating (task metric and language-correct rate),
     classification tasks (encoders) by their labels. Predictions with per-example scores go to predictions/."""
     from xlgen.evaluate import evaluate_language
-    from xlgen.train import resolve_precision
+    from xlgen.runtime import resolve_precision
 
     precision = resolve_precision("auto", torch.device(device))
     results = {}
@@ -100,7 +100,7 @@ def _eval_sets(task, spec: DatasetSpec, languages: list[str]) -> dict[str, list]
 
 def run_transfer_cell(config: dict, run_dir: str | Path, progress: bool = False) -> dict:
     from xlgen.tasks import get_task
-    from xlgen.train import resolve_device
+    from xlgen.runtime import resolve_device
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,7 @@ def _last_loss(run_dir: Path) -> float | None:
 
 def run_fusion_cell(config: dict, run_dir: str | Path, progress: bool = False) -> dict:
     from xlgen.tasks import get_task
-    from xlgen.train import resolve_device
+    from xlgen.runtime import resolve_device
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

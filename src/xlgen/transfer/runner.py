@@ -82,8 +82,8 @@ class TransferStudy:
 
     def task_adapter_job(self) -> Job:
         cfg = self.run_config(self.cfg.task_adapter, {
-            "stage": "task", "adaptation.method": "adapters", "adaptation.adapter_name": "task",
-            "adaptation.adapter_compose": "stack", "adaptation.adapter_load": {}, "data.dev": None, "data.test": None,
+            "stage": "task", "adaptation.method": "adapters", "adaptation.adapters.name": "task",
+            "adaptation.adapters.compose": "stack", "adaptation.adapters.load": {}, "data.dev": None, "data.test": None,
         })  # fmt: skip
         return self.job("task-adapter", cfg, {"kind": "task_adapter"})
 
@@ -125,8 +125,8 @@ class TransferStudy:
         jobs = []
         for lang in self.inter_langs:
             cfg = self.run_config(inter.adapter, {
-                "stage": "intermediate", "adaptation.method": "adapters", "adaptation.adapter_name": "lang",
-                "adaptation.adapter_compose": "stack", "adaptation.adapter_load": {}, "data.train": [], "data.dev": None,
+                "stage": "intermediate", "adaptation.method": "adapters", "adaptation.adapters.name": "lang",
+                "adaptation.adapters.compose": "stack", "adaptation.adapters.load": {}, "data.train": [], "data.dev": None,
                 "data.test": None, "data.mix": None, "data.raw": self.raw_spec(lang, inter), "data.objective": to_dict(inter.objective),
                 "train.seed": self.cfg.seeds[0],
             })  # fmt: skip
@@ -139,8 +139,8 @@ class TransferStudy:
         for group in self.groups():
             load = {adapter_name(x): lang_dirs[x] for x in group} | {"task": task_adapter_dir}
             train = self.run_config(self.cfg.task_adapter, inter.fusion, {
-                "stage": "task", "adaptation.method": "adapters", "adaptation.adapter_compose": "fuse",
-                "adaptation.adapter_load": load, "adaptation.adapter_stack_above": ["task"], "data.dev": None, "data.test": None,
+                "stage": "task", "adaptation.method": "adapters", "adaptation.adapters.compose": "fuse",
+                "adaptation.adapters.load": load, "adaptation.adapters.stack_above": ["task"], "data.dev": None, "data.test": None,
                 "train.seed": self.cfg.seeds[0],
             })  # fmt: skip
             key = {"group": group}
