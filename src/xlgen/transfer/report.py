@@ -314,26 +314,37 @@ def render(c: dict, data: dict, out: Path, command: str | None) -> str:
             cells.append(f"{_f(c['baseline'][m][t])} [{_f(ci[0])}, {_f(ci[1])}]" if ci else _f(c["baseline"][m][t]))
         L.append(f"| {METRIC_NAMES.get(m, m)} | " + " | ".join(cells) + " |")
     L += ["", "Target status: " + ", ".join(f"{t}: {c['seen'][t]}" for t in c["targets"]) + " (* = unseen in pretraining).", ""]
-    L += ["## Transfer scores", "", f"Mean ± standard deviation over seeds (n = {len(s['seeds'])}) of score with minus without the transfer step. `matrix.csv` has every number.", ""]
+    L += ["## Transfer scores", "", f"Mean ± standard deviation over seeds ({len(s['seeds'])} per cell; fewer where marked `n=`, `–` where none finished) "
+          "of score with minus without the transfer step. `matrix.csv` has every number.", ""]
+
+    def cell(m, k, T, t):
+        mu, sd, n, _ = c["matrix"][(m, k, T, t)]
+        if not n:
+            return "–"
+        return f"{_f(mu)} ± {_f(sd)}" + (f" (n={n})" if n < len(s["seeds"]) else "")
+
     for m in c["metrics"]:
         for k in c["ks"]:
             name = f"heatmap_{m}_k{k}.png"
             L += [f"### {METRIC_NAMES.get(m, m)}, k = {k}", "", f"![transfer scores {m} k={k}]({name})", ""]
             L += ["| transfer \\ target | " + " | ".join(_label(t, c["seen"]) for t in c["targets"]) + " |", "|---" * (len(c["targets"]) + 1) + "|"]
             for T in c["langs"]:
-                L.append(f"| {T} | " + " | ".join(f"{_f(c['matrix'][(m, k, T, t)][0])} ± {_f(c['matrix'][(m, k, T, t)][1])}" for t in c["targets"]) + " |")
+                L.append(f"| {T} | " + " | ".join(cell(m, k, T, t) for t in c["targets"]) + " |")
             L.append("")
     L += ["## Findings (computed)", "",
           "A transfer language *helps* a target when its mean transfer score is positive and larger than its seed standard "
           "deviation, *hurts* when negative beyond it; the rest is within the noise. With 2 seeds the standard deviation is "
           "itself very uncertain, so read the shares as descriptive, not as tests.", ""]  # fmt: skip
-    for k in c["ks"]:
+    for prim, k in [(m, k) for m in c["metrics"] for k in c["ks"]]:
         f = c["findings"][(prim, k)]
         L += [f"### {METRIC_NAMES.get(prim, prim)}, k = {k}", "",
               "| target | status | helps | hurts | share helping | best transfer | its score | margin over next | beyond seed spread |", "|---|---|---|---|---|---|---|---|---|"]
         for t, p in f["per_target"].items():
+            best = p["best"] or "–"
+            if p["runner_up"] and p["margin"] == 0:
+                best = "none (tied)"
             L.append(f"| {t} | {c['seen'][t]} | {', '.join(p['helps']) or '–'} | {', '.join(p['hurts']) or '–'} | {_f(100 * p['share_helps'], 0)}% | "
-                     f"{p['best'] or '–'} | {_f(p['best_delta'])} ± {_f(p['best_std'])} | {_f(p['margin'])} (vs {p['runner_up'] or '–'}) | {'yes' if p['margin_beyond_spread'] else 'no'} |")
+                     f"{best} | {_f(p['best_delta'])} ± {_f(p['best_std'])} | {_f(p['margin'])} (vs {p['runner_up'] or '–'}) | {'yes' if p['margin_beyond_spread'] else 'no'} |")
         L.append("")
         L += ["| targets | n | mean share of transfer languages helping | mean transfer score |", "|---|---|---|---|"]
         for st, g in f["by_status"].items():
@@ -353,6 +364,7 @@ def render(c: dict, data: dict, out: Path, command: str | None) -> str:
         for r in c["interference"]:
             ci = f" [{_f(r['ci_low'])}, {_f(r['ci_high'])}]" if r["ci_low"] is not None else ""
             L.append(f"| {r['group']} | {r['target']} | {METRIC_NAMES.get(r['metric'], r['metric'])} | {_f(r['fused'])} | {r['best_single']} | {_f(r['best_single_score'])} | {_f(r['interference'])}{ci} |")
+        prim = c["primary"]
         neg = [r for r in c["interference"] if r["metric"] == prim and r["ci_high"] is not None and r["ci_high"] < 0]
         pos = [r for r in c["interference"] if r["metric"] == prim and r["ci_low"] is not None and r["ci_low"] > 0]
         tot = sum(1 for r in c["interference"] if r["metric"] == prim)
