@@ -146,6 +146,11 @@ def test_bad_inputs_fail_before_training_with_one_line(tmp_path, data_dir, capsy
     assert main(["transfer", str(path), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "xquad.ja.json: no such data file" in err and err.count("\n") == 0
+    data["targets"]["languages"] = ["de"]
+    data["transfer"]["stepz"] = [1]  # a typo in the study file
+    path.write_text(yaml.safe_dump(data))
+    assert main(["transfer", str(path), "--no-progress"]) == 2
+    assert "transfer.stepz: unknown config field" in capsys.readouterr().err
 
 
 def test_pretraining_language_lists():

@@ -23,16 +23,16 @@ Everything that changes a run's outcome goes into its config, and its config has
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from xlgen.config import DatasetSpec, ObjectiveConfig, RawTextSpec, apply_overrides, from_dict, load_yaml
+from xlgen.config import DatasetSpec, ObjectiveConfig, RawTextSpec, apply_overrides, from_dict, load_yaml, typed_config
 from xlgen.errors import XlgenError
 from xlgen.study.config import ExecutorConfig
 
 
-@dataclass(kw_only=True)
+@typed_config
 class TransferSpec:
     languages: list[str]
     # Unlabelled text per transfer language ({lang} in the path); `raw_by_lang` replaces it for single languages.
@@ -46,13 +46,13 @@ class TransferSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(kw_only=True)
+@typed_config
 class TargetSpec:
     languages: list[str]
     data: DatasetSpec
 
 
-@dataclass(kw_only=True)
+@typed_config
 class InterferenceSpec:
     languages: list[str]
     # Groups to fuse; default: every pair and the whole set. Single adapters (fusions of one) are always run, since
@@ -65,7 +65,7 @@ class InterferenceSpec:
     objective: ObjectiveConfig = field(default_factory=lambda: ObjectiveConfig(name="pretraining"))
 
 
-@dataclass(kw_only=True)
+@typed_config
 class TransferStudyConfig:
     name: str = "transfer"
     base: str
