@@ -246,7 +246,8 @@ def heatmap(c: dict, m: str, k: int, path: Path) -> None:
     for i, T in enumerate(c["langs"]):
         for j, t in enumerate(c["targets"]):
             mu, sd, n, _ = c["matrix"][(m, k, T, t)]
-            ax.text(j, i, f"{_f(mu)}\n±{_f(sd)}" if n else "–", ha="center", va="center", fontsize=7)
+            dark = n and not math.isnan(mu) and abs(mu) > 0.6 * lim
+            ax.text(j, i, f"{_f(mu)}\n±{_f(sd)}" if n else "–", ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_title(f"transfer score ({METRIC_NAMES.get(m, m)}), k = {k} steps")
     fig.colorbar(im, ax=ax, shrink=0.8, label="with - without transfer step")
     _save(fig, path)
