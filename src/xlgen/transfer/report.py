@@ -275,6 +275,7 @@ def interference_plot(c: dict, path: Path) -> None:
             hi.append(r["ci_high"] - r["interference"] if r["ci_high"] is not None else 0)
         ax.bar(xs, ys, width=width, yerr=[lo, hi], capsize=2, label=g)
     ax.axhline(0, color="black", lw=0.8)
+    ax.margins(y=0.15)
     ax.set_xticks(range(len(c["targets"])), [_label(t, c["seen"]) for t in c["targets"]])
     ax.set_ylabel(f"fused - best single ({METRIC_NAMES.get(c['primary'], c['primary'])})")
     ax.set_title("negative interference: AdapterFusion of language adapters under the task adapter")
