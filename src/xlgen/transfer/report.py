@@ -148,8 +148,9 @@ def compute(data: dict) -> dict:
             per_target = {}
             for t in targets:
                 vals = {T: matrix[(m, k, T, t)] for T in langs if matrix[(m, k, T, t)][2]}
-                helps = [T for T, (mu, sd, n, _) in vals.items() if mu > 0 and mu > sd]
-                hurts = [T for T, (mu, sd, n, _) in vals.items() if mu < 0 and -mu > sd]
+                # one seed has no spread to exceed: helps/hurts need two or more
+                helps = [T for T, (mu, sd, n, _) in vals.items() if n > 1 and mu > 0 and mu > sd]
+                hurts = [T for T, (mu, sd, n, _) in vals.items() if n > 1 and mu < 0 and -mu > sd]
                 ranked = sorted(vals.items(), key=lambda kv: -kv[1][0])
                 best = ranked[0] if ranked else None
                 margin = (ranked[0][1][0] - ranked[1][1][0]) if len(ranked) > 1 else math.nan
@@ -247,7 +248,7 @@ def heatmap(c: dict, m: str, k: int, path: Path) -> None:
         for j, t in enumerate(c["targets"]):
             mu, sd, n, _ = c["matrix"][(m, k, T, t)]
             dark = n and not math.isnan(mu) and abs(mu) > 0.6 * lim
-            ax.text(j, i, f"{_f(mu)}\n±{_f(sd)}" if n else "–", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            ax.text(j, i, (f"{_f(mu)}\n±{_f(sd)}" if n > 1 else f"{_f(mu)}\nn=1") if n else "–", ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_title(f"transfer score ({METRIC_NAMES.get(m, m)}), k = {k} steps")
     fig.colorbar(im, ax=ax, shrink=0.8, label="with - without transfer step")
     _save(fig, path)
@@ -323,6 +324,8 @@ def render(c: dict, data: dict, out: Path, command: str | None) -> str:
         mu, sd, n, _ = c["matrix"][(m, k, T, t)]
         if not n:
             return "–"
+        if n == 1:
+            return f"{_f(mu)} (n=1)"
         return f"{_f(mu)} ± {_f(sd)}" + (f" (n={n})" if n < len(s["seeds"]) else "")
 
     for m in c["metrics"]:
