@@ -165,6 +165,11 @@ class TaskConfig:
     # The paper's XQuAD filter on evaluation sets: keep questions whose gold answer has no digits and is identified as
     # the target language.
     xquad_filter: bool = False
+    # Which metric profile (xlgen.metrics.profiles) drives selection and headline tables: "paper" (the paper's exact
+    # tools: SQuAD v1.1 script, gem-metrics ROUGE) or "multilingual" (script-aware). Both are computed every time.
+    metric_profile: str = "paper"
+    # fastText language-ID model file (the paper's lid.176.bin); None: $XLGEN_LID_MODEL, else the bundled lid.176.ftz.
+    langid_model: str | None = None
 
 
 @typed_config
