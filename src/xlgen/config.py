@@ -385,6 +385,8 @@ def to_dict(obj: Any) -> Any:
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):  # e.g. a study's references: {name: ReferenceSpec}
+        return {k: to_dict(v) for k, v in obj.items()}
     return obj
 
 
