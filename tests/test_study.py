@@ -139,6 +139,14 @@ def test_report_renders_from_a_real_study(local_study, tmp_path):
     assert len(rows) > 10 and "table 4" in md.lower()
     for s in summary["selected"]:
         assert s["method"] in md
+    # Real runs keep per-example scores: intervals everywhere, columns named by profile, paired comparisons.
+    assert "paper.f1_lo" in rows[0] and "multilingual.f1" in rows[0] and "langid_model" in rows[0]
+    assert "## Methods vs full finetuning (paired)" in md and "## Training dynamics" in md
+    fig2 = md.split("## Figure 2 analogue")[1].split("\n## ")[0]
+    assert "f1 95% CI" in fig2 and "[" in fig2
+    # The protocol's record says which candidates its choices could not be told from.
+    finals = [d for d in summary["decisions"] if d["phase"] == "final" and d.get("chosen")]
+    assert finals and all("within_noise" in d and "paired_vs_chosen" in d for d in finals)
 
 
 def test_demo_is_a_study_rendered_by_the_study_report(tmp_path, data_dir):
