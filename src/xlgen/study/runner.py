@@ -53,16 +53,19 @@ class Study:
         trains, unless the study asks to select on test data explicitly (`protocol.select_on: test`)."""
         if self.protocol_cfg.select_on == "test":
             return
-        method = next(iter(self.cfg.methods.values()))
         for model in self.cfg.models:
             for task in self.cfg.tasks:
-                dev = from_dict(RunConfig, self.run_config(model, task, method, 1e-4, False, self.cfg.seeds[0])).data.dev
+                dev = self._probe_config(model, task).data.dev
                 langs = ([dev.lang] if dev and dev.lang else []) + (list(dev.languages) if dev else [])
                 if not [lang for lang in langs if lang not in self.cfg.source_languages]:
                     raise XlgenError(
                         f"study {self.cfg.name}: {model}/{task} has no validation data in a target language, so the LR protocol "
                         "could only select on test data; give `validation_languages` (and `data.dev` in the base config), "
                         "or set `protocol.select_on: test` to select on test data knowingly (reports then say so)")
+
+    def _probe_config(self, model: str, task: str) -> RunConfig:
+        """The resolved config of a run of this model and task (first method, any LR): what every run shares."""
+        return from_dict(RunConfig, self.run_config(model, task, next(iter(self.cfg.methods.values())), 1e-4, False, self.cfg.seeds[0]))
 
     # -- run configs -----------------------------------------------------------------------------------------------
     def run_config(self, model: str, task: str, method_overrides: dict, lr: float, it: bool, seed: int) -> dict:
@@ -170,11 +173,9 @@ class Study:
                 return name
             from xlgen.tasks import get_task
 
-            return get_task(from_dict(RunConfig, self.run_config(self.cfg.models and next(iter(self.cfg.models)), task,
-                                                                  next(iter(self.cfg.methods.values())), 1e-4, False, self.cfg.seeds[0])).task).primary_metric
+            return get_task(self._probe_config(next(iter(self.cfg.models)), task).task).primary_metric
 
-        profile = from_dict(RunConfig, self.run_config(next(iter(self.cfg.models)), next(iter(self.cfg.tasks)), next(iter(self.cfg.methods.values())),
-                                                      1e-4, False, self.cfg.seeds[0])).task.metric_profile
+        profile = self._probe_config(next(iter(self.cfg.models)), next(iter(self.cfg.tasks))).task.metric_profile
         return uncertainty.annotate_decisions(protocol.decisions(), lookup, metric_for, profile, tuple(self.cfg.source_languages),
                                               self.protocol_cfg.select_on)
 
