@@ -109,7 +109,8 @@ def section_table4(doc: Doc, ctx: Context) -> None:
         rows.append([row["model"], row["task"], row["method"], lr_text(s.get("lr")), it_text(s.get("it")), lr_text(s.get("plr")), via,
                      num(s.get("metric")), num(s.get("lang_correct")), row["status"]])
     doc.heading(2, "Table 4 analogue: chosen learning rate and intermediate tuning")
-    doc.para("Selection metric and language-correct rate (LCR) are validation averages over non-source languages, first seed.")
+    split = "test" if ctx.cfg.select_on == "test" else "validation"
+    doc.para(f"Selection metric and language-correct rate (LCR) are {split} averages over non-source languages, first seed.")
     doc.table(["model", "task", "method", "LR", "IT", "PLR", "PLR from", "selection metric", "selection LCR", "status"], rows)
 
 
@@ -236,8 +237,8 @@ def decision_item(d: dict, metric: str | None) -> tuple[str, list[str]]:
             res += f"; chosen minus this: {pv['difference']:+.2f} [{pv['ci'][0]:+.2f}, {pv['ci'][1]:+.2f}]" + (" (within noise)" if c["run"] in d.get("within_noise", []) else "")
         subs.append(f"LR {fmt_lr(c['lr'])}, {'IT' if c['it'] else 'no IT'}, seed {c['seed']}: {res}" + (" [chosen]" if is_chosen else ""))
     if d.get("within_noise"):
-        head += (f" Within noise: the paired 95% CI of the chosen minus {len(d['within_noise'])} other eligible candidate(s) "
-                 "includes 0 on the selection examples, so this choice is not distinguishable from them.")
+        head = head.rstrip(". ") + (f". Within noise: the paired 95% CI of the chosen minus {len(d['within_noise'])} other eligible "
+                                    "candidate(s) includes 0 on the selection examples, so this choice is not distinguishable from them.")
     return head, subs
 
 
