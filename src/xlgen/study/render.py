@@ -61,8 +61,11 @@ def report_title(ctx: Context) -> str:
 def profile_note(ctx: Context) -> str:
     if not ctx.profile:
         return ""
+    langid = next((m.get("langid_model") for r in ctx.runs if r.status == "done" for m in (r.results.get("test") or {}).values()
+                   if m.get("langid_model")), None)
     return (f" Task metrics are the '{ctx.profile}' metric profile (task.metric_profile); 95% CI: percentile bootstrap over "
-            "test examples (1000 resamples, seed 0; averages resample within each language; seeds averaged per example first).")
+            "test examples (1000 resamples, seed 0; averages resample within each language; seeds averaged per example first)."
+            + (f" Language ID: {langid}." if langid else ""))
 
 
 PAIRED_NOTE = ("Paired 95% CI: percentile bootstrap of the difference over the same test examples (1000 resamples, seed 0; "
