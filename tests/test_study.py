@@ -185,3 +185,12 @@ def test_study_without_validation_data_stops_before_training(tmp_path, data_dir,
     from xlgen.study.config import load_study
 
     Study(*load_study(path))  # no error
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs" / "studies").glob("*.yaml")))
+def test_committed_studies_pass_the_selection_data_check(name):
+    """Every shipped study either has validation data in a target language or says it selects on test data."""
+    from xlgen.study.config import load_study
+    from xlgen.study.runner import Study
+
+    Study(*load_study(REPO / "configs" / "studies" / name))
