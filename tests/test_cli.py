@@ -51,7 +51,13 @@ def test_score_summarization_non_latin(tmp_path):
     r = xlgen("score", "--task", "summarization", "--lang", "ru", "--references", refs, "--predictions", preds)
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
-    assert m["rouge1"] == pytest.approx(100) and m["rouge2"] == pytest.approx(100) and m["lang_correct"] == 100
+    # The default profile is the paper's: gem-metrics ROUGE sees no Cyrillic letters, and says so.
+    assert m["profile"] == "paper" and m["rouge1"] == 0.0 and "scored as empty" in m["flags"][0]
+    assert m["profiles"]["multilingual"]["rouge1"] == pytest.approx(100) and m["lang_correct"] == 100
+    assert m["langid_model"].startswith("lid.176.ftz")
+    r = xlgen("score", "--task", "summarization", "--lang", "ru", "--references", refs, "--predictions", preds, "--profile", "multilingual")
+    m = json.loads(r.stdout)
+    assert m["profile"] == "multilingual" and m["rouge1"] == pytest.approx(100) and m["rouge2"] == pytest.approx(100) and m["rouge1_ci"] == pytest.approx([100, 100])
 
 
 def test_score_any_task_through_its_own_scorer(tmp_path):
@@ -64,7 +70,8 @@ def test_score_any_task_through_its_own_scorer(tmp_path):
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
     assert (m["f1"], m["exact_match"], m["n"], m["missing"]) == (50.0, 50.0, 2, 1)
-    assert list(m) == ["f1", "exact_match", "lang_correct", "avg_length", "n", "missing"]
+    assert [k for k in m if not k.endswith("_ci")][:7] == ["profile", "f1", "exact_match", "lang_correct", "avg_length", "n", "flags"]
+    assert m["profile"] == "paper" and set(m["profiles"]) == {"paper", "multilingual"} and m["f1_ci"][0] <= 50.0 <= m["f1_ci"][1]
     assert_clean_error(xlgen("score", "--task", "jsonl", "--metric", "bleu", "--reference-field", "answers", "--lang", "en", "--references", refs, "--predictions", preds), "task.metric", "bleu")
 
 

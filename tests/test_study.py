@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xlgen.errors import XlgenError
 from xlgen.study.runner import run_study
 from xlgen.testing import tiny_model
 
@@ -138,6 +139,14 @@ def test_report_renders_from_a_real_study(local_study, tmp_path):
     assert len(rows) > 10 and "table 4" in md.lower()
     for s in summary["selected"]:
         assert s["method"] in md
+    # Real runs keep per-example scores: intervals everywhere, columns named by profile, paired comparisons.
+    assert "paper.f1_lo" in rows[0] and "multilingual.f1" in rows[0] and "langid_model" in rows[0]
+    assert "## Methods vs full finetuning (paired)" in md and "## Training dynamics" in md
+    fig2 = md.split("## Figure 2 analogue")[1].split("\n## ")[0]
+    assert "f1 95% CI" in fig2 and "[" in fig2
+    # The protocol's record says which candidates its choices could not be told from.
+    finals = [d for d in summary["decisions"] if d["phase"] == "final" and d.get("chosen")]
+    assert finals and all("within_noise" in d and "paired_vs_chosen" in d for d in finals)
 
 
 def test_demo_is_a_study_rendered_by_the_study_report(tmp_path, data_dir):
@@ -154,3 +163,34 @@ def test_demo_is_a_study_rendered_by_the_study_report(tmp_path, data_dir):
     assert sorted(r["lr"] for r in runs) == [1e-4, 1e-3] and all(r["steps"] == 2 for r in runs)
     md = report.read_text()
     assert "Figure 1 analogue" in md and "Costs at the chosen settings" in md and (tmp_path / "out" / "fig1_tiny_xquad_full.png").exists()
+
+
+@pytest.mark.parametrize("validation", [[], ["en"]])
+def test_study_without_validation_data_stops_before_training(tmp_path, data_dir, validation):
+    path = write_study(tmp_path, data_dir, "nodev")
+    study = yaml.safe_load(path.read_text())
+    study["validation_languages"] = validation
+    if not validation:
+        base = yaml.safe_load((tmp_path / "base.yaml").read_text())
+        base["data"].pop("dev")
+        (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    path.write_text(yaml.safe_dump(study))
+    with pytest.raises(XlgenError, match="no validation data in a target language.*select_on: test"):
+        run_study(path, progress=False)
+    assert not (tmp_path / "nodev" / "runs").exists()  # nothing trained, nothing created
+    # Selecting on test data is possible, but only when asked for (the report's title then says so).
+    study["protocol"]["select_on"] = "test"
+    path.write_text(yaml.safe_dump(study))
+    from xlgen.study.runner import Study
+    from xlgen.study.config import load_study
+
+    Study(*load_study(path))  # no error
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs" / "studies").glob("*.yaml")))
+def test_committed_studies_pass_the_selection_data_check(name):
+    """Every shipped study either has validation data in a target language or says it selects on test data."""
+    from xlgen.study.config import load_study
+    from xlgen.study.runner import Study
+
+    Study(*load_study(REPO / "configs" / "studies" / name))

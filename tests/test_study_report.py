@@ -285,7 +285,12 @@ def test_outcome_for_mirrors_the_runner():
     res = results_for("full", 1e-4, False, 0, (50.0, 90.0))
     o = outcome_for(k, res, cfg, ["en"])
     assert o.status == "done" and o.metric == pytest.approx(49.0) and o.lang_correct == 90.0
-    assert outcome_for(k, dict(res, dev_last={}), cfg, ["en"]).metric == pytest.approx(50.0)  # falls back to test
+    # Test data never stands in for missing validation data...
+    no_dev = outcome_for(k, dict(res, dev_last={}), cfg, ["en"])
+    assert no_dev.status == "failed" and "no validation metrics" in no_dev.error
+    # ...unless the study asks for it explicitly.
+    on_test = protocol_config_for({"protocol": {"select_on": "test"}, "intermediate": {}})
+    assert outcome_for(k, dict(res, dev_last={}), on_test, ["en"]).metric == pytest.approx(50.0)
     assert outcome_for(k, None, cfg, ["en"], "boom").to_dict()["error"] == "boom"
     assert outcome_for(k, dict(res, dev_last={}, test={}), cfg, ["en"]).status == "failed"
     assert outcome_for(k, dict(res, dev_last={"en": res["dev_last"]["th"]}), cfg, ["en"]).status == "failed"

@@ -71,6 +71,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
     _add_translation_modes(p)
+    _add_metric_options(p)
 
 
 def _add_translation_modes(p) -> None:
@@ -129,6 +130,10 @@ def cmd_evaluate(args) -> int:
         cfg.task.name = args.task
     if args.xquad_filter:
         cfg.task.xquad_filter = True
+    if args.profile:
+        cfg.task.metric_profile = args.profile
+    if args.langid_model:
+        cfg.task.langid_model = args.langid_model
     if args.data or args.hf:
         cfg.data.test = DatasetSpec(path=args.data, hf=args.hf, hf_config=args.hf_config, split=args.split)
     if cfg.data.test is None:
@@ -150,13 +155,15 @@ def cmd_evaluate(args) -> int:
     cfg.data.train = train_specs
     translation = _translation_mode(args, cfg)
     ctx = RunContext(cfg, backbone, task, device, resolve_precision("auto", device), run_dir=out, progress=not args.no_progress)
+    scores: dict = {}
     if translation is None:
-        results = evaluate_split(ctx, "test", None, data.test, log=False)
+        results = evaluate_split(ctx, "test", None, data.test, log=False, scores=scores)
     else:
         from xlgen.translate.modes import evaluate_with_translation_split
 
         results = evaluate_with_translation_split(ctx, args.mode, data.test, *translation, project_answers=args.project_answers)
-    report = {"model": args.model, "task": cfg.task.name, "results": results, "summary": summarize(results, task.primary_metric)}
+    report = {"model": args.model, "task": cfg.task.name, "metric_profile": cfg.task.metric_profile, "results": results,
+              "summary": summarize(results, task.primary_metric, scores or None)}
     if translation is not None:
         report.update(mode=args.mode, translator=translation[0].fingerprint(), source_lang=translation[2], project_answers=args.project_answers)
     if out:
@@ -248,14 +255,22 @@ def _add_score(sub) -> None:
     p.add_argument("--reference-field", default=None, help="JSONL tasks: the field holding the reference (summarization: summary)")
     p.add_argument("--metric", default=None, help="jsonl task: the metric (rouge | squad | any registered one)")
     p.add_argument("--xquad-filter", action="store_true", help="score only questions the paper's XQuAD filter keeps")
+    _add_metric_options(p)
+
+
+def _add_metric_options(p) -> None:
+    p.add_argument("--profile", default=None, choices=["paper", "multilingual"],
+                   help="metric profile of the headline numbers (both are computed): paper = the paper's exact tools (default), multilingual = script-aware")
+    p.add_argument("--langid-model", default=None, help="fastText lid.176.bin to identify languages (default: $XLGEN_LID_MODEL, else the bundled lid.176.ftz)")
 
 
 def cmd_score(args) -> int:
     from xlgen.config import TaskConfig
     from xlgen.scoring import score_files
 
-    task = TaskConfig(name=args.task, target_field=args.reference_field, metric=args.metric, xquad_filter=args.xquad_filter)
-    print(json.dumps(score_files(task, args.lang, args.references, args.predictions), indent=2))
+    task = TaskConfig(name=args.task, target_field=args.reference_field, metric=args.metric, xquad_filter=args.xquad_filter,
+                      metric_profile=args.profile or "paper", langid_model=args.langid_model)
+    print(json.dumps(score_files(task, args.lang, args.references, args.predictions), indent=2, ensure_ascii=False))
     return 0
 
 

@@ -169,6 +169,11 @@ class TaskConfig:
     # entity types of the training data) and a map applied to labels as read (NER: {DATE: O} drops MasakhaNER's dates).
     labels: list[str] | None = None
     label_map: dict[str, str] = field(default_factory=dict)
+    # Which metric profile (xlgen.metrics.profiles) drives selection and headline tables: "paper" (the paper's exact
+    # tools: SQuAD v1.1 script, gem-metrics ROUGE) or "multilingual" (script-aware). Both are computed every time.
+    metric_profile: str = "paper"
+    # fastText language-ID model file (the paper's lid.176.bin); None: $XLGEN_LID_MODEL, else the bundled lid.176.ftz.
+    langid_model: str | None = None
 
 
 @typed_config
@@ -384,6 +389,8 @@ def to_dict(obj: Any) -> Any:
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):  # e.g. a study's references: {name: ReferenceSpec}
+        return {k: to_dict(v) for k, v in obj.items()}
     return obj
 
 

@@ -12,7 +12,7 @@ from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
 from xlgen.io import append_jsonl, atomic_write_jsonl
-from xlgen.metrics import aggregate, diagnostics, remove_rudiments
+from xlgen.metrics import remove_rudiments
 from xlgen.runtime import RunContext
 from xlgen.tasks import Example, Task
 
@@ -94,23 +94,27 @@ def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
     return batches
 
 
-def score(task: Task, examples: list[Example], generations: list[Generation], lang: str) -> dict[str, float]:
-    return task.score([g.prediction for g in generations], [ex.references for ex in examples], lang)
+def score(task: Task, examples: list[Example], generations: list[Generation], lang: str) -> tuple[dict, list[dict]]:
+    """The metrics row (both metric profiles, 95% intervals; see xlgen.metrics.rows) and per-example scores."""
+    return task.score_examples([g.prediction for g in generations], [ex.references for ex in examples], lang)
 
 
-def prediction_rows(examples: list[Example], generations: list[Generation]) -> list[dict]:
-    return [
-        {"id": ex.id, "prediction": g.prediction, "output": g.raw, "references": ex.references}
-        for ex, g in zip(examples, generations)
-    ]
+def prediction_rows(examples: list[Example], generations: list[Generation], scores: list[dict] | None = None) -> list[dict]:
+    """One row per example; `scores` (per profile, lang_correct 0/100, length) is what paired bootstraps read."""
+    rows = [{"id": ex.id, "prediction": g.prediction, "output": g.raw, "references": ex.references} for ex, g in zip(examples, generations)]
+    for row, s in zip(rows, scores or []):
+        row["scores"] = s
+    return rows
 
 
 def evaluate_language(backbone, model, examples, task, lang, gen, *, device="cpu", precision="fp32", desc=None, progress=True):
     generations = generate(backbone, model, examples, task, lang, gen, device=device, precision=precision, desc=desc or f"eval {lang}", progress=progress)
-    return score(task, examples, generations, lang), prediction_rows(examples, generations)
+    metrics, scores = score(task, examples, generations, lang)
+    return metrics, prediction_rows(examples, generations, scores)
 
 
-def evaluate_split(ctx: RunContext, split: str, step: int | None, sets: dict[str, list[Example]], *, log: bool = True) -> dict[str, dict]:
+def evaluate_split(ctx: RunContext, split: str, step: int | None, sets: dict[str, list[Example]], *, log: bool = True,
+                   scores: dict | None = None) -> dict[str, dict]:
     """Generate and score every language of a split. With a run directory: predictions go to `predictions/<lang>.jsonl`
     (test) or `predictions/dev-stepN/` (dev), and, with `log`, every language's metrics to `metrics.jsonl` and the
     trackers."""
@@ -119,21 +123,22 @@ def evaluate_split(ctx: RunContext, split: str, step: int | None, sets: dict[str
         desc = f"{split} {lang} @{step}" if step is not None else f"eval {lang}"
         metrics, rows = evaluate_language(ctx.backbone, ctx.model, examples, ctx.task, lang, ctx.cfg.generate, device=ctx.device, precision=ctx.precision, desc=desc, progress=ctx.progress)
         results[lang] = metrics
+        if scores is not None:
+            scores[lang] = [row["scores"] for row in rows]
         if ctx.run_dir is None:
             continue
         atomic_write_jsonl(ctx.run_dir / "predictions" / ("" if split == "test" else f"dev-step{step}") / f"{lang}.jsonl", rows)
         if log:
             append_jsonl(ctx.run_dir / "metrics.jsonl", {"step": step, "split": split, "lang": lang, **metrics})
             if ctx.trackers is not None:
-                ctx.trackers.log({f"{split}/{lang}/{k}": v for k, v in metrics.items()}, step)
+                ctx.trackers.log({f"{split}/{lang}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, step)
     return results
 
 
-def summarize(results: dict[str, dict], metric: str) -> dict[str, float]:
-    """Averages over non-English languages (as each measure aggregates): the paper's headline numbers for zero-shot
-    transfer from English, for the task metric and the diagnostics."""
-    targets = [m for lang, m in results.items() if not lang.startswith("en")]
-    if not targets:
-        return {}
-    keys = [metric, *(name for d in diagnostics() for name in d.measures)]
-    return {f"avg_{k}": aggregate(k, [m[k] for m in targets]) for k in keys if all(k in m for m in targets)}
+def summarize(results: dict[str, dict], metric: str | None = None, scores: dict[str, list[dict]] | None = None) -> dict:
+    """Averages over non-English languages: the paper's headline numbers for zero-shot transfer from English, for
+    every task measure (both metric profiles) and the diagnostics, with 95% intervals resampling examples within each
+    language when per-example scores are given (xlgen.metrics.rows.average_row)."""
+    from xlgen.metrics.rows import average_row
+
+    return average_row(results, scores, sources=("en",))

@@ -39,8 +39,13 @@ def read_predictions(path: str | Path) -> dict[str, str]:
 
 
 def score_files(task_cfg: TaskConfig, lang: str, references: str, predictions: str) -> dict:
-    """`xlgen score`: the task reads its references and scores; predictions are cleaned as xlgen's own outputs are."""
+    """`xlgen score`: the task reads its references and scores; predictions are cleaned as xlgen's own outputs are.
+    Returns the metrics row of `xlgen.metrics.rows` (both profiles, 95% intervals, the language-ID model named; the
+    top-level task metrics are those of `task_cfg.metric_profile`) plus `missing`."""
+    from xlgen.metrics.langid import resolve_model
+
     lang = normalize_language(lang, context="--lang")
+    resolve_model(task_cfg.langid_model)  # a missing language-ID model is an error before anything is read
     task = get_task(task_cfg)
     refs = task.read_references(Path(references), lang)
     if not refs:

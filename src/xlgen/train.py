@@ -244,7 +244,8 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
 
     step = state.step
     ckpt.save_model(run_dir / "model", ctx.backbone, method, cfg.model.init_from or cfg.model.name)
-    test = evaluate_split(ctx, "test", step, data.test) if data.test else {}
+    test_scores: dict[str, list[dict]] = {}
+    test = evaluate_split(ctx, "test", step, data.test, scores=test_scores) if data.test else {}
     ctx.trackers.close()
     dev_rows = [r for r in read_jsonl_lenient(run_dir / "metrics.jsonl") if r.get("split") == "dev"]
     results = {
@@ -255,7 +256,8 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         "steps": step,
         "primary_metric": ctx.task.primary_metric,
         "test": test,
-        "test_summary": summarize(test, ctx.task.primary_metric),
+        "metric_profile": cfg.task.metric_profile,
+        "test_summary": summarize(test, ctx.task.primary_metric, test_scores),
         "dev_last": {r["lang"]: {k: v for k, v in r.items() if k not in ("lang", "split")} for r in dev_rows if r["step"] == step},
         "adaptation": cfg.adaptation.method,
         **params_info,

@@ -39,9 +39,16 @@ class Metric:
     # Computed for every task after its own metric (language-correct rate, length); not a `task.metric` choice.
     diagnostic: bool = False
 
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        """Scores of one language's (cleaned) predictions, each against its list of references."""
-        raise NotImplementedError
+    def score(self, predictions: list[str], references: list[list[str]], lang: str, profile: str = "paper") -> dict[str, float]:
+        """Scores of one language's (cleaned) predictions, each against its list of references, under a metric profile
+        (xlgen.metrics.profiles): the means of `example_scores`."""
+        per = self.example_scores(predictions, references, lang, profile).per_example
+        return {name: sum(values) / len(values) for name, values in per.items()}
+
+    def example_scores(self, predictions: list[str], references: list[list[str]], lang: str, profile: str):
+        """Per-example scores in the measures' units under `profile` (`xlgen.metrics.profiles.ProfileScores`): what
+        bootstrap intervals and paired comparisons resample. Task metrics implement it."""
+        raise NotImplementedError(f"metric {self.name!r} has no per-example scores")
 
 
 METRICS = Registry("metric", "task.metric")

@@ -65,22 +65,37 @@ def rouge_scores(
         raise XlgenError("no examples to score")
     if use_stemmer and base_language(lang) != "en":
         raise XlgenError(f"ROUGE stemming is available for English only, not for language '{lang}'")
+    per = rouge_example_scores(predictions, references, lang, use_stemmer=use_stemmer)
+    n = len(predictions)
+    return {key: sum(values) / n for key, values in per.items()}
+
+
+def rouge_example_scores(predictions: list[str], references: list[str], lang: str, *, use_stemmer: bool = False) -> dict[str, list[float]]:
+    """Per-example ROUGE-1/2/L F-measures in percent, for bootstrap intervals and paired comparisons."""
+    if len(predictions) != len(references):
+        raise XlgenError(f"{len(predictions)} predictions but {len(references)} references; they must pair up")
+    if not predictions:
+        raise XlgenError("no examples to score")
+    if use_stemmer and base_language(lang) != "en":
+        raise XlgenError(f"ROUGE stemming is available for English only, not for language '{lang}'")
     scorer = _scorer(use_stemmer)
-    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    out: dict[str, list[float]] = {key: [] for key in ROUGE_TYPES}
     for prediction, reference in zip(predictions, references):
         scores = scorer.score(reference, prediction)  # rouge-score takes (target, prediction)
         for key in ROUGE_TYPES:
-            totals[key] += scores[key].fmeasure
-    n = len(predictions)
-    return {key: 100.0 * total / n for key, total in totals.items()}
+            out[key].append(100.0 * scores[key].fmeasure)
+    return out
 
 
 @register_metric("rouge")
 class Rouge(Metric):
-    """Against the first reference (XL-Sum has one)."""
+    """Profile `paper`: gem-metrics' ROUGE (jackknifed over several references); `multilingual`: xlgen's
+    script-aware ROUGE against the first reference (XL-Sum has one)."""
 
     measures = {name: Measure(name.replace("rouge", "ROUGE-"), higher_is_better=True) for name in ROUGE_TYPES}
     primary = "rouge2"
 
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        return rouge_scores(predictions, [r[0] for r in references], lang)
+    def example_scores(self, predictions: list[str], references: list[list[str]], lang: str, profile: str):
+        from xlgen.metrics.profiles import rouge_profile_scores
+
+        return rouge_profile_scores(predictions, references, lang, profile)

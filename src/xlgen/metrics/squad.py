@@ -129,10 +129,31 @@ def squad_scores(predictions: list[str], references: list[list[str]], lang: str)
     return {"f1": 100.0 * f1_total / n, "exact_match": 100.0 * em_total / n}
 
 
+def squad_example_scores(predictions, references, lang: str) -> dict[str, list[float]]:
+    """Per-example F1 and exact match in percent (best gold answer each), for bootstrap intervals and paired
+    comparisons; their means are `squad_scores`."""
+    if len(predictions) != len(references):
+        raise XlgenError(f"{len(predictions)} predictions but {len(references)} reference lists; they must pair up")
+    if not predictions:
+        raise XlgenError("no examples to score")
+    lang = base_language(lang)
+    f1s, ems = [], []
+    for i, (prediction, golds) in enumerate(zip(predictions, references)):
+        if isinstance(golds, str) or not golds:
+            raise XlgenError(f"example {i}: expected a non-empty list of gold answers, got {golds!r}")
+        pred_norm = _normalize(prediction, lang)
+        gold_norms = [_normalize(gold, lang) for gold in golds]
+        ems.append(100.0 * max(float(pred_norm == gold) for gold in gold_norms))
+        f1s.append(100.0 * max(_f1(pred_norm, gold) for gold in gold_norms))
+    return {"f1": f1s, "exact_match": ems}
+
+
 @register_metric("squad")
 class Squad(Metric):
     measures = {"f1": Measure("F1", higher_is_better=True), "exact_match": Measure("exact match", higher_is_better=True)}
     primary = "f1"
 
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        return squad_scores(predictions, references, lang)
+    def example_scores(self, predictions: list[str], references: list[list[str]], lang: str, profile: str):
+        from xlgen.metrics.profiles import squad_profile_scores
+
+        return squad_profile_scores(predictions, references, lang, profile)

@@ -197,6 +197,14 @@ class Context:
     langs: list[str]
     sources: tuple
     notes: list[str] = field(default_factory=list)  # consistency notes, shown at the end of the report
+    # The headline metric profile of the runs (task.metric_profile), None for runs from before profiles.
+    profile: str | None = None
+
+    @property
+    def other_profile(self) -> str | None:
+        from xlgen.metrics.profiles import other_profile
+
+        return other_profile(self.profile) if self.profile else None
 
 
 def build_context(study_dir: Path, out: Path) -> tuple[Context, dict, int]:
@@ -211,7 +219,8 @@ def build_context(study_dir: Path, out: Path) -> tuple[Context, dict, int]:
     used = list(index.values())
     ctx = Context(study_dir=study_dir, out=out, study=study, cfg=cfg, runs=runs, index=index, protocol=protocol, waiting=waiting,
                   selection=selection_rows(study, protocol, waiting, index), metrics={t: task_metric(cfg, t, used) for t in study["tasks"]},
-                  langs=lang_order(study, used), sources=sources)
+                  langs=lang_order(study, used), sources=sources,
+                  profile=next((r.results["metric_profile"] for r in used if r.status == "done" and r.results.get("metric_profile")), None))
     return ctx, outcomes, unknown
 
 
@@ -220,9 +229,12 @@ def consistency_notes(ctx: Context, outcomes: dict) -> list[str]:
     once = replay_all_at_once(ctx.study, ctx.cfg, outcomes)
     if once.selected() != ctx.protocol.selected():
         notes.append("WARNING: replaying the outcomes all at once gives a different selection than in ask() order; please report this.")
-    test_sel = [k.name for k, r in ((k, ctx.index[("protocol", k)]) for k in outcomes) if r.status == "done" and not r.results.get("dev_last")]
-    if test_sel:
-        notes.append(f"{len(test_sel)} run(s) had no validation metrics, so the protocol selected on their test metrics: " + ", ".join(test_sel))
+    if ctx.cfg.select_on == "test":
+        notes.append("protocol.select_on is 'test': learning rates and IT were selected on the test metrics reported here, "
+                     "so these numbers are optimistic; they are not zero-shot estimates of held-out performance.")
+    no_dev = [k.name for k, r in ((k, ctx.index[("protocol", k)]) for k in outcomes) if r.status == "done" and not r.results.get("dev_last")]
+    if no_dev and ctx.cfg.select_on != "test":
+        notes.append(f"{len(no_dev)} run(s) have no validation metrics and count as failed for selection: " + ", ".join(no_dev))
     sup = [r for r in ctx.runs if r.superseded]
     if sup:
         notes.append(f"{len(sup)} run director(ies) share their key with a newer one (the study config changed between invocations); "

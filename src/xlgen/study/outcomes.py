@@ -90,12 +90,18 @@ def new_protocol(study: dict, protocol_cfg: ProtocolConfig | None = None) -> LRP
 
 def outcome_for(key: RunKey, results: dict | None, protocol_cfg: ProtocolConfig, source_languages, error: str | None = None) -> RunOutcome:
     """The outcome the driver tells the protocol for a run (runner.Study.outcome, as a plain function): selection on
-    the last validation metrics, on test metrics when the run had no validation set, failed when neither exists."""
+    the last validation metrics, or on test metrics only when the study says `protocol.select_on: test`. Test data
+    never stands in for missing validation data: such a run has failed as far as selection is concerned."""
     if results is None:
         return RunOutcome(key=key, status="failed", error=error)
-    per_lang = results.get("dev_last") or results.get("test") or {}
+    if protocol_cfg.select_on == "test":
+        per_lang = results.get("test") or {}
+        missing = "the run has no test metrics to select on (protocol.select_on: test)"
+    else:
+        per_lang = results.get("dev_last") or {}
+        missing = "the run has no validation metrics to select on (give validation_languages / data.dev)"
     if not per_lang:
-        return RunOutcome(key=key, status="failed", error="the run has no validation or test metrics")
+        return RunOutcome(key=key, status="failed", error=missing)
     try:
         return outcome_from_metrics(key, per_lang, protocol_cfg, primary=results.get("primary_metric"), source_langs=tuple(source_languages))
     except XlgenError as e:

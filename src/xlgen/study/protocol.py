@@ -147,6 +147,9 @@ class ProtocolConfig:
     # Name of the selection metric, or {task: name}; "primary" = the task's primary_metric, given by the driver.
     metric: str | dict[str, str] = "primary"
     lang_correct_key: str = "lang_correct"
+    # Which split selection reads: "dev" (validation languages; a study without them is an error) or, only when
+    # asked for explicitly, "test" (then every report says the selection saw test data).
+    select_on: str = "dev"
 
     def __post_init__(self):
         self.start_lrs = [canon_lr(x) for x in self.start_lrs]
@@ -168,6 +171,8 @@ class ProtocolConfig:
             raise XlgenError(f"{p}.use_it_options: need distinct values from [false, true], got {self.use_it_options}")
         if not self.multipliers or any(m <= 0 for m in self.multipliers):
             raise XlgenError(f"{p}.multipliers: need positive numbers, got {self.multipliers}")
+        if self.select_on not in ("dev", "test"):
+            raise XlgenError(f"{p}.select_on: must be 'dev' (validation data) or 'test', got {self.select_on!r}")
 
     def _within(self, lr: float) -> bool:
         return self.min_lr * (1 - _REL) <= lr <= self.max_lr * (1 + _REL)

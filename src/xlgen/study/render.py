@@ -12,8 +12,9 @@ from xlgen.metrics import measure
 from xlgen.study.collect import STATUS_ORDER, Context, run_order
 from xlgen.study.figures import plot_fig2, plot_lr_curves, safe_name
 from xlgen.study.protocol import canon_lr, fmt_lr
+from xlgen.study import dynamics, model_comparison, uncertainty
 from xlgen.study.translation_report import section_translation
-from xlgen.study.tables import DIAGNOSTICS, chosen_bars, cost_rows, it_effect_rows, it_text, lr_text, num, signed
+from xlgen.study.tables import DIAGNOSTICS, annotated_decisions, chosen_bars, cost_rows, it_effect_rows, it_text, lang_cell, lr_text, num, signed, vs_full_rows
 
 
 class Doc:
@@ -52,9 +53,28 @@ class Doc:
 # ---- sections -------------------------------------------------------------------------------------------------------
 
 
+def report_title(ctx: Context) -> str:
+    title = f"Study report: {ctx.study.get('name', ctx.study_dir.name)}"
+    return title + " (selected on test data)" if ctx.cfg.select_on == "test" else title
+
+
+def profile_note(ctx: Context) -> str:
+    if not ctx.profile:
+        return ""
+    langid = next((m.get("langid_model") for r in ctx.runs if r.status == "done" for m in (r.results.get("test") or {}).values()
+                   if m.get("langid_model")), None)
+    return (f" Task metrics are the '{ctx.profile}' metric profile (task.metric_profile); 95% CI: percentile bootstrap over "
+            "test examples (1000 resamples, seed 0; averages resample within each language; seeds averaged per example first)."
+            + (f" Language ID: {langid}." if langid else ""))
+
+
+PAIRED_NOTE = ("Paired 95% CI: percentile bootstrap of the difference over the same test examples (1000 resamples, seed 0; "
+               "examples resampled within each language); \"within noise\" where it includes 0.")
+
+
 def section_intro(doc: Doc, ctx: Context) -> None:
     st, cfg = ctx.study, ctx.cfg
-    doc.heading(1, f"Study report: {st.get('name', ctx.study_dir.name)}")
+    doc.heading(1, report_title(ctx))
     doc.para(f"Built from the run directories under {ctx.study_dir / 'runs'} and study.json only; the LR selection is "
              f"recomputed by replaying the protocol on the runs' outcomes (selection.json is not read). "
              f"Target-language averages exclude the source language(s) {', '.join(ctx.sources)}. Machine-readable numbers: results.csv.")
@@ -92,7 +112,8 @@ def section_table4(doc: Doc, ctx: Context) -> None:
         rows.append([row["model"], row["task"], row["method"], lr_text(s.get("lr")), it_text(s.get("it")), lr_text(s.get("plr")), via,
                      num(s.get("metric")), num(s.get("lang_correct")), row["status"]])
     doc.heading(2, "Table 4 analogue: chosen learning rate and intermediate tuning")
-    doc.para("Selection metric and language-correct rate (LCR) are validation averages over non-source languages, first seed.")
+    split = "test" if ctx.cfg.select_on == "test" else "validation"
+    doc.para(f"Selection metric and language-correct rate (LCR) are {split} averages over non-source languages, first seed.")
     doc.table(["model", "task", "method", "LR", "IT", "PLR", "PLR from", "selection metric", "selection LCR", "status"], rows)
 
 
@@ -100,7 +121,7 @@ def section_fig2(doc: Doc, ctx: Context) -> None:
     doc.heading(2, "Figure 2 analogue: methods at their chosen settings")
     doc.para("Test metric and LCR averaged over non-source test languages, mean over seeds; error bars and std: "
              "sample standard deviation over seeds (none with one seed). Hatched bars: reference runs at a fixed LR and "
-             "translate-test evaluations of the chosen runs.")
+             "translate-test evaluations of the chosen runs." + profile_note(ctx))
     for model in ctx.study["models"]:
         for task in ctx.study["tasks"]:
             metric = ctx.metrics.get(task)
@@ -111,9 +132,12 @@ def section_fig2(doc: Doc, ctx: Context) -> None:
                 plot_fig2(bars, metric, f"{model} / {task}: methods at their chosen settings", png)
                 doc.figure(png, f"Figure 2 analogue for {model} / {task}")
             m = metric or "metric"
-            rows = [[b["method"], b["kind"], lr_text(b["lr"]), it_text(b["it"]), str(len(b["seeds"])), num(b["metric_mean"]), num(b["metric_std"]),
-                     num(b["lcr_mean"]), num(b["lcr_std"]), b["status"]] for b in bars]
-            doc.table(["method", "kind", "LR", "IT", "seeds", f"{m} mean", f"{m} std", "LCR mean", "LCR std", "status"], rows)
+            other = ctx.other_profile
+            rows = [[b["method"], b["kind"], lr_text(b["lr"]), it_text(b["it"]), str(len(b["seeds"])), num(b["metric_mean"]), uncertainty.fmt(b["metric_ci"]),
+                     num(b["metric_std"]), *([num(b["per_lang_other"].get("avg"))] if other else []),
+                     num(b["lcr_mean"]), uncertainty.fmt(b["lcr_ci"]), num(b["lcr_std"]), b["status"]] for b in bars]
+            doc.table(["method", "kind", "LR", "IT", "seeds", f"{m} mean", f"{m} 95% CI", f"{m} std", *([f"{m} ({other})"] if other else []),
+                       "LCR mean", "LCR 95% CI", "LCR std", "status"], rows)
 
 
 def section_costs(doc: Doc, ctx: Context) -> None:
@@ -130,18 +154,30 @@ def section_costs(doc: Doc, ctx: Context) -> None:
 
 def section_table1(doc: Doc, ctx: Context) -> None:
     rows = [[r["model"], r["task"], r["method"], r["metric"] or "n/a", lr_text(r["plr"]), lr_text(r["lr_noit"]), num(r["val_noit"]),
-             lr_text(r["lr_it"]), num(r["val_it"]), signed(r["diff"])] for r in it_effect_rows(ctx)]
+             lr_text(r["lr_it"]), num(r["val_it"]), signed(r["diff"]), uncertainty.fmt_diff(r["paired"])] for r in it_effect_rows(ctx)]
     doc.heading(2, "Table 1 analogue: effect of intermediate tuning")
     doc.para(f"Best of PLR x {ctx.cfg.multipliers} with IT minus the same without IT (first seed, test average over non-source "
-             "languages). Each side's LR is picked as the protocol picks, on the validation metric; n/a where a side is missing.")
+             f"languages). Each side's LR is picked as the protocol picks, on the validation metric; n/a where a side is missing. {PAIRED_NOTE}")
     if True not in ctx.cfg.use_it_options:
         doc.para("This study has no intermediate tuning, so every difference is n/a.")
-    doc.table(["model", "task", "method", "metric", "PLR", "LR no IT", "no IT", "LR IT", "IT", "IT - no IT"], rows)
+    doc.table(["model", "task", "method", "metric", "PLR", "LR no IT", "no IT", "LR IT", "IT", "IT - no IT", "paired 95% CI"], rows)
+
+
+def section_vs_full(doc: Doc, ctx: Context) -> None:
+    doc.heading(2, "Methods vs full finetuning (paired)")
+    doc.para("Test average over non-source languages, method minus full finetuning, both at their chosen settings, seed means. "
+             + PAIRED_NOTE.replace("test examples", "test examples of all seeds"))
+    rows = vs_full_rows(ctx)
+    if rows:
+        doc.table(["model", "task", "method", "kind", "metric", "value", "full finetuning", "difference", "paired 95% CI"], rows)
+    else:
+        doc.para("No comparison: full finetuning or the other methods have no results yet.")
 
 
 def section_per_language(doc: Doc, ctx: Context) -> None:
     doc.heading(2, "Per-language test results at the chosen settings")
-    doc.para("Mean over the seeds that finished; avg: over non-source languages.")
+    doc.para("Mean over the seeds that finished; avg: over non-source languages." + profile_note(ctx)
+             + (f" In parentheses: the '{ctx.other_profile}' profile's number where the two differ by more than 1 point." if ctx.profile else ""))
     for model in ctx.study["models"]:
         for task in ctx.study["tasks"]:
             metric = ctx.metrics.get(task)
@@ -151,9 +187,12 @@ def section_per_language(doc: Doc, ctx: Context) -> None:
             for key in (metric, *DIAGNOSTICS):
                 title, digits = (metric if key == metric else measure(key).label), measure(key).digits
                 rows = [[b["method"], b["kind"], lr_text(b["lr"]), it_text(b["it"]), str(len(b["seeds"])),
-                         *[num(b["per_lang"][key][lang], digits) for lang in ctx.langs], num(b["per_lang"][key]["avg"], digits)] for b in bars]
+                         *[lang_cell(b, key, lang, metric, ctx) for lang in ctx.langs], lang_cell(b, key, "avg", metric, ctx)] for b in bars]
                 doc.heading(3, f"{model} / {task}: {title}")
                 doc.table(["method", "kind", "LR", "IT", "seeds", *ctx.langs, "avg"], rows)
+            flags = sorted({f for b in bars for r in b["runs"] for m in (r.results.get("test") or {}).values() for f in (m.get("flags") or [])})
+            if flags:
+                doc.bullets([f"flagged ({ctx.profile} profile): {f}" for f in flags])
 
 
 def section_fig1(doc: Doc, ctx: Context) -> None:
@@ -196,14 +235,22 @@ def decision_item(d: dict, metric: str | None) -> tuple[str, list[str]]:
             res = f"{name} {num(c['metric'])}, LCR {num(c['lang_correct'])}" + ("" if c["eligible"] else f" [not eligible: {c['why_not']}]")
         else:
             res = f"failed ({c['error']})" if c["status"] == "failed" else "no result"
+        pv = (d.get("paired_vs_chosen") or {}).get(c["run"])
+        if pv:
+            res += f"; chosen minus this: {pv['difference']:+.2f} [{pv['ci'][0]:+.2f}, {pv['ci'][1]:+.2f}]" + (" (within noise)" if c["run"] in d.get("within_noise", []) else "")
         subs.append(f"LR {fmt_lr(c['lr'])}, {'IT' if c['it'] else 'no IT'}, seed {c['seed']}: {res}" + (" [chosen]" if is_chosen else ""))
+    if d.get("within_noise"):
+        head = head.rstrip(". ") + (f". Within noise: the paired 95% CI of the chosen minus {len(d['within_noise'])} other eligible "
+                                    "candidate(s) includes 0 on the selection examples, so this choice is not distinguishable from them.")
     return head, subs
 
 
 def section_decisions(doc: Doc, ctx: Context) -> None:
+    split = "test" if ctx.cfg.select_on == "test" else "validation"
     doc.heading(2, "Protocol decisions")
-    doc.para("In the order the protocol took them; metrics are validation averages over non-source languages.")
-    doc.bullets([decision_item(d, ctx.metrics.get(d["task"])) for d in ctx.protocol.decisions()] or ["no decision yet"])
+    doc.para(f"In the order the protocol took them; metrics are {split} averages over non-source languages. \"Chosen minus this\": "
+             f"paired bootstrap over the same {split} examples (95%, 1000 resamples, seed 0), marked within noise where it includes 0.")
+    doc.bullets([decision_item(d, ctx.metrics.get(d["task"])) for d in annotated_decisions(ctx)] or ["no decision yet"])
 
 
 def section_failed(doc: Doc, ctx: Context) -> None:
@@ -229,8 +276,11 @@ def study_document(ctx: Context, unknown_dirs: int) -> Doc:
     section_translation(doc, ctx)
     section_costs(doc, ctx)
     section_table1(doc, ctx)
+    section_vs_full(doc, ctx)
+    model_comparison.section(doc, ctx)
     section_per_language(doc, ctx)
     section_fig1(doc, ctx)
+    dynamics.section(doc, ctx)
     section_decisions(doc, ctx)
     section_failed(doc, ctx)
     section_notes(doc, ctx)

@@ -13,7 +13,7 @@ from pathlib import Path
 from xlgen.io import atomic_write_text
 from xlgen.study.collect import build_context, consistency_notes, index_runs, load_study_json, outcomes_from_runs, replay, replay_all_at_once, scan_runs
 from xlgen.study.outcomes import new_protocol, outcome_for, protocol_config_for
-from xlgen.study.render import study_document, to_html
+from xlgen.study.render import report_title, study_document, to_html
 from xlgen.study.tables import csv_rows, csv_text, metric_columns
 
 
@@ -34,7 +34,7 @@ def write_report(study_dir: str | Path, out: str | Path | None = None) -> dict:
     paths["report_md"] = out / "report.md"
     atomic_write_text(paths["report_md"], text)
     paths["report_html"] = out / "report.html"
-    atomic_write_text(paths["report_html"], to_html(text, out, f"Study report: {ctx.study.get('name', study_dir.name)}"))
+    atomic_write_text(paths["report_html"], to_html(text, out, report_title(ctx)))
     paths.update(sorted(doc.figures.items()))
     return paths
 

@@ -46,6 +46,26 @@ class Study:
             raise XlgenError(f"intermediate: no intermediate tuning given for model(s) {missing}; give it for every model or none")
         self.base = load_yaml(study.base)
         self.it_models: dict[str, str] = {}
+        self._check_selection_data()
+
+    def _check_selection_data(self) -> None:
+        """Selection must not see test data: without validation data in a non-source language, stop before anything
+        trains, unless the study asks to select on test data explicitly (`protocol.select_on: test`)."""
+        if self.protocol_cfg.select_on == "test":
+            return
+        for model in self.cfg.models:
+            for task in self.cfg.tasks:
+                dev = self._probe_config(model, task).data.dev
+                langs = ([dev.lang] if dev and dev.lang else []) + (list(dev.languages) if dev else [])
+                if not [lang for lang in langs if lang not in self.cfg.source_languages]:
+                    raise XlgenError(
+                        f"study {self.cfg.name}: {model}/{task} has no validation data in a target language, so the LR protocol "
+                        "could only select on test data; give `validation_languages` (and `data.dev` in the base config), "
+                        "or set `protocol.select_on: test` to select on test data knowingly (reports then say so)")
+
+    def _probe_config(self, model: str, task: str) -> RunConfig:
+        """The resolved config of a run of this model and task (first method, any LR): what every run shares."""
+        return from_dict(RunConfig, self.run_config(model, task, next(iter(self.cfg.methods.values())), 1e-4, False, self.cfg.seeds[0]))
 
     # -- run configs -----------------------------------------------------------------------------------------------
     def run_config(self, model: str, task: str, method_overrides: dict, lr: float, it: bool, seed: int) -> dict:
@@ -126,12 +146,38 @@ class Study:
         run_evaluations(self.cfg, protocol, self.key_job, progress=progress)
         summary = {
             "selected": [{"model": m, "task": t, "method": me, **v} for (m, t, me), v in protocol.selected().items()],
-            "decisions": protocol.decisions(),
+            "decisions": self._annotated(protocol),
             "protocol": self.protocol_cfg.to_dict(),
             "intermediate_models": self.it_models,
         }
         atomic_write_json(self.dir / "selection.json", summary)
         return summary
+
+    def _annotated(self, protocol: LRProtocol) -> list[dict]:
+        """The decisions, each with the paired differences chosen - candidate and which candidates are within noise."""
+        from types import SimpleNamespace
+
+        from xlgen.study import uncertainty
+
+        def lookup(name: str):
+            for key in protocol.results:
+                if key.name == name:
+                    job = self.key_job(key)
+                    path = Path(job.run_dir) / "results.json"
+                    return SimpleNamespace(dir=Path(job.run_dir), results=read_json(path)) if path.exists() else None
+            return None
+
+        def metric_for(task: str):
+            name = self.protocol_cfg.metric_name(task)
+            if name != "primary":
+                return name
+            from xlgen.tasks import get_task
+
+            return get_task(self._probe_config(next(iter(self.cfg.models)), task).task).primary_metric
+
+        profile = self._probe_config(next(iter(self.cfg.models)), next(iter(self.cfg.tasks))).task.metric_profile
+        return uncertainty.annotate_decisions(protocol.decisions(), lookup, metric_for, profile, tuple(self.cfg.source_languages),
+                                              self.protocol_cfg.select_on)
 
     def _intermediate(self, executor, on_done) -> None:
         jobs = []

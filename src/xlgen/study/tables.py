@@ -9,6 +9,7 @@ import math
 import statistics
 
 from xlgen.metrics import aggregate, all_measures, diagnostics
+from xlgen.study import uncertainty
 from xlgen.study.collect import Context, Run, done_run, last_train_log, run_order
 from xlgen.study.protocol import RunKey, canon_lr, fmt_lr
 
@@ -57,13 +58,50 @@ def it_text(x) -> str:
 
 
 def metric_columns(runs: list[Run]) -> list[str]:
-    names = set()
+    """Metric columns. Rows with metric profiles give columns named by profile (`paper.f1`, `paper.f1_lo`,
+    `paper.f1_hi`, `multilingual.f1`...) and interval bounds for every metric (`lang_correct_lo`...)."""
+    names, profiled, bounds = set(), {}, set()
     for r in runs:
         for block in ((r.results or {}).get("test") or {}, (r.results or {}).get("dev_last") or {}):
             for m in block.values():
-                names |= {k for k, v in m.items() if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                for k, v in m.items():
+                    if k in NOT_METRICS or isinstance(v, bool):
+                        continue
+                    if isinstance(v, (int, float)):
+                        names.add(k)
+                    elif k.endswith("_ci"):
+                        bounds.add(k[:-3])
+                for prof, pm in (m.get("profiles") or {}).items():
+                    profiled.setdefault(prof, set()).update(k for k, v in pm.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if profiled:  # the top-level task metrics repeat the headline profile's; the profile columns name them
+        names -= set().union(*profiled.values())
     known = list(all_measures())  # the registry's order: task metrics, then diagnostics; unregistered ones sorted after
-    return [m for m in known if m in names] + sorted(names - set(known))
+    order = lambda ns: [m for m in known if m in ns] + sorted(set(ns) - set(known))  # noqa: E731
+    cols = []
+    for prof in sorted(profiled):
+        for m in order(profiled[prof]):
+            cols += [f"{prof}.{m}", f"{prof}.{m}_lo", f"{prof}.{m}_hi"]
+    for m in order(names):
+        cols += [m] + ([f"{m}_lo", f"{m}_hi"] if m in bounds else [])
+    return cols + (["headline_profile", "langid_model", "flags"] if profiled else [])
+
+
+def _metric_cells(m: dict, metrics: list[str]) -> dict:
+    flat = {}
+    for k, v in m.items():
+        if k.endswith("_ci") and isinstance(v, list) and len(v) == 2:
+            flat[f"{k[:-3]}_lo"], flat[f"{k[:-3]}_hi"] = v
+        else:
+            flat[k] = v
+    for prof, pm in (m.get("profiles") or {}).items():
+        for k, v in pm.items():
+            if k.endswith("_ci") and isinstance(v, list) and len(v) == 2:
+                flat[f"{prof}.{k[:-3]}_lo"], flat[f"{prof}.{k[:-3]}_hi"] = v
+            elif isinstance(v, (int, float)):
+                flat[f"{prof}.{k}"] = v
+    flat["headline_profile"] = m.get("profile")
+    flat["flags"] = "; ".join(m.get("flags") or []) or None
+    return {k: flat.get(k) for k in metrics}
 
 
 def _cell(x) -> str:
@@ -87,7 +125,7 @@ def csv_rows(runs: list[Run], metrics: list[str]) -> list[dict]:
             continue
         for split, block in (("test", r.results.get("test") or {}), ("dev", r.results.get("dev_last") or {})):
             for lang, m in block.items():
-                rows.append({**base, "split": split, "lang": lang, **{k: m.get(k) for k in metrics}, "n": m.get("n"), "step": m.get("step")})
+                rows.append({**base, "split": split, "lang": lang, **_metric_cells(m, metrics), "n": m.get("n"), "step": m.get("step")})
     return rows
 
 
@@ -128,16 +166,33 @@ def chosen_bars(ctx: Context, model: str, task: str) -> list[dict]:
 
 
 def _bar(ctx: Context, method: str, kind: str, lr, it, runs: list[Run], metric: str | None, status: str) -> dict:
+    """Means over seeds, plus 95% intervals over examples (of the seed mean; None without per-example scores) and the
+    other metric profile's number."""
     tests = [r.results.get("test") or {} for r in runs]
     m = mean_std([target_avg(t, metric, ctx.sources) for t in tests]) if metric else (None, None)
     c = mean_std([target_avg(t, "lang_correct", ctx.sources) for t in tests])
-    per_lang = {}
+    # Per-example scores sit beside a run's own predictions; evaluations kept elsewhere (translate-test) get no interval
+    # here rather than the run's direct-evaluation interval.
+    ci_runs = runs if kind != "translation" else []
+    targets = [lang for lang in ctx.langs if lang not in ctx.sources and all(lang in t for t in tests)] if tests else []
+    per_lang, per_lang_ci, per_lang_other = {}, {}, {}
     for key in (metric, *DIAGNOSTICS):
         if key:
             per_lang[key] = {lang: mean_std([t[lang].get(key) for t in tests if lang in t])[0] for lang in ctx.langs}
             per_lang[key]["avg"] = mean_std([target_avg(t, key, ctx.sources) for t in tests])[0]
+            per_lang_ci[key] = {lang: uncertainty.language(ci_runs, lang, key, ctx.profile) for lang in ctx.langs if all(lang in t for t in tests)}
+            per_lang_ci[key]["avg"] = uncertainty.average(ci_runs, targets, key, ctx.profile)
+    if metric and ctx.other_profile:
+        other = ctx.other_profile
+        for lang in ctx.langs:
+            vals = [t[lang]["profiles"][other].get(metric) for t in tests if lang in t and "profiles" in t[lang]]
+            per_lang_other[lang] = mean_std(vals)[0] if vals and len(vals) == len(tests) else None
+        avg_other = uncertainty.average(ci_runs, targets, metric, other)
+        per_lang_other["avg"] = avg_other.estimate if avg_other else None
     return {"method": method, "kind": kind, "lr": lr, "it": it, "seeds": [r.seed for r in runs], "status": status, "runs": runs,
-            "metric_mean": m[0], "metric_std": m[1], "lcr_mean": c[0], "lcr_std": c[1], "per_lang": per_lang}
+            "metric_mean": m[0], "metric_std": m[1], "lcr_mean": c[0], "lcr_std": c[1], "per_lang": per_lang,
+            "per_lang_ci": per_lang_ci, "per_lang_other": per_lang_other, "targets": targets,
+            "metric_ci": per_lang_ci.get(metric, {}).get("avg") if metric else None, "lcr_ci": per_lang_ci.get("lang_correct", {}).get("avg")}
 
 
 def it_effect_rows(ctx: Context) -> list[dict]:
@@ -158,10 +213,15 @@ def it_effect_rows(ctx: Context) -> list[dict]:
                 best = ctx.protocol._best([RunKey(model, task, method, lr, it, seed0) for lr in dict.fromkeys(lrs)])
             r = done_run(ctx.index, "protocol", best) if best else None
             val = target_avg(r.results.get("test") or {}, metric, ctx.sources) if r and metric else None
-            sides[it] = (best.lr if best and val is not None else None, val)
+            sides[it] = (best.lr if best and val is not None else None, val, r)
         diff = None if sides[True][1] is None or sides[False][1] is None else sides[True][1] - sides[False][1]
+        paired = None
+        if diff is not None:
+            langs = target_langs(sides[True][2].results.get("test") or {}, ctx.sources)
+            paired = uncertainty.difference([sides[True][2]], [sides[False][2]], langs, metric, ctx.profile)
         rows.append({"model": model, "task": task, "method": method, "plr": plr, "metric": metric,
-                     "lr_noit": sides[False][0], "val_noit": sides[False][1], "lr_it": sides[True][0], "val_it": sides[True][1], "diff": diff})
+                     "lr_noit": sides[False][0], "val_noit": sides[False][1], "lr_it": sides[True][0], "val_it": sides[True][1], "diff": diff,
+                     "paired": paired})
     return rows
 
 
@@ -179,3 +239,44 @@ def cost_rows(ctx: Context, model: str, task: str) -> list[list[str]]:
                      num(mean([x.get("artifact_bytes") for x in res], 2**20), 1), num(mean([x.get("tokens_per_s") for x in logs]), 0),
                      num(mean([x.get("train_time_s") for x in res]), 0)])
     return rows
+
+
+def vs_full_rows(ctx: Context) -> list[list[str]]:
+    """Each method at its chosen setting minus full finetuning at its chosen setting, paired on the same examples."""
+    rows = []
+    for model in ctx.study["models"]:
+        for task in ctx.study["tasks"]:
+            metric = ctx.metrics.get(task)
+            bars = chosen_bars(ctx, model, task)
+            full = next((b for b in bars if b["method"] == "full" and b["kind"] == "protocol"), None)
+            if not metric or full is None or full["metric_mean"] is None:
+                continue
+            for b in bars:
+                if b is full or b["metric_mean"] is None or b["kind"] == "translation":
+                    continue
+                iv = uncertainty.difference(b["runs"], full["runs"], full["targets"], metric, ctx.profile)
+                rows.append([model, task, b["method"], b["kind"], metric, num(b["metric_mean"]), num(full["metric_mean"]),
+                             signed(b["metric_mean"] - full["metric_mean"]), uncertainty.fmt_diff(iv)])
+    return rows
+
+
+def lang_cell(b: dict, key: str, lang: str, metric: str, ctx: Context) -> str:
+    """A per-language number with its 95% interval, and the other metric profile's number where they differ by more
+    than a point."""
+    digits = all_measures()[key].digits if key in all_measures() else 2
+    text = num(b["per_lang"][key][lang], digits)
+    iv = b["per_lang_ci"].get(key, {}).get(lang)
+    if iv is not None:
+        text += f" [{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
+    other = b["per_lang_other"].get(lang) if key == metric else None
+    value = b["per_lang"][key][lang]
+    if other is not None and value is not None and abs(other - value) > 1.0:
+        text += f" ({ctx.other_profile} {other:.{digits}f})"
+    return text
+
+
+def annotated_decisions(ctx: Context) -> list[dict]:
+    """The protocol's decisions with the paired difference chosen - candidate on the selection split."""
+    by_name = {key.name: r for (kind, key), r in ctx.index.items() if kind == "protocol" and r.status == "done"}
+    return uncertainty.annotate_decisions(ctx.protocol.decisions(), by_name.get, ctx.metrics.get, ctx.profile, ctx.sources,
+                                          "test" if ctx.cfg.select_on == "test" else "dev")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xlgen.config import DatasetSpec, TaskConfig, expand_path, fill_language
 from xlgen.errors import XlgenError
-from xlgen.metrics.base import diagnostics, get_metric
+from xlgen.metrics.base import get_metric
 from xlgen.registry import Registry
 
 
@@ -83,13 +83,17 @@ class Task:
     def primary_metric(self) -> str:
         return get_metric(self.metric).primary
 
-    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
-        """The task metric's measures, then the diagnostics, then `n`, for one language's cleaned predictions."""
-        scores = get_metric(self.metric).score(predictions, references, lang)
-        for diagnostic in diagnostics():
-            scores.update(diagnostic.score(predictions, references, lang))
-        scores["n"] = len(predictions)
-        return scores
+    def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict:
+        """The metrics row for one language's cleaned predictions: the task metric's measures under the headline
+        profile (`task.metric_profile`), then the diagnostics, then `n`, each with a 95% interval, and both profiles'
+        numbers under `profiles` (xlgen.metrics.rows)."""
+        return self.score_examples(predictions, references, lang)[0]
+
+    def score_examples(self, predictions: list[str], references: list[list[str]], lang: str) -> tuple[dict, list[dict]]:
+        """The metrics row and each example's scores (kept beside the predictions for paired comparisons)."""
+        from xlgen.metrics.rows import score_outputs
+
+        return score_outputs(self, predictions, references, lang)
 
 
 def _load_hf_records(spec: DatasetSpec, lang: str):

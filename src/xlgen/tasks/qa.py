@@ -87,5 +87,5 @@ class QATask(Task):
             return examples
         from xlgen.metrics.langid import detect_languages
 
-        detected = detect_languages([ex.references[0] for ex in examples])
+        detected = detect_languages([ex.references[0] for ex in examples], self.cfg.langid_model)
         return [ex for ex, d in zip(examples, detected) if keep_for_xquad_eval(ex.references, [d], lang)]

@@ -74,11 +74,11 @@ def evaluate_with_translation(mode: str, backbone, model, examples, task, lang: 
             if found is not None:
                 back[i], projected = found.text, projected + 1
     final = [Generation(raw=g.raw, prediction=b) for g, b in zip(gens, back)]
-    metrics = score(task, examples, final, lang)
+    metrics, scores = score(task, examples, final, lang)
     metrics["translation_failures"] = failures
     if project_answers:
         metrics["projected"] = projected
-    rows = prediction_rows(examples, final)
+    rows = prediction_rows(examples, final, scores)
     for row, mi, out in zip(rows, model_inputs, outputs):
         row["model_output"] = out
         if mode == "translate-test":
