@@ -3,6 +3,7 @@ average length. This is the path a researcher reads to know what a number in `me
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
 from xlgen.io import append_jsonl, atomic_write_jsonl
 from xlgen.metrics import aggregate, diagnostics, remove_rudiments
+from xlgen.perf.precision import WorkingWeights
 from xlgen.runtime import RunContext
 from xlgen.tasks import Example, Task
 
@@ -48,8 +50,11 @@ def generate(
     )
     was_training = model.training
     model.eval()
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    with torch.no_grad(), autocast:
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision != "fp32")
+    # bf16: decode with bf16 copies of the weights, cast once here (decoding reads every weight at every token: fp32
+    # weights cast under autocast would cost three times the memory traffic).
+    weights = WorkingWeights(model) if precision == "bf16" else None
+    with torch.no_grad(), autocast, (weights.swapped() if weights else nullcontext()):
         for idx in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
             items = [encoded[i] for i in idx]
             if shared:

@@ -160,6 +160,9 @@ class Backbone:
         prefill would leave out."""
         return self.supports_shared_prefix and not learned_prompt(model)
 
+    # SDPA kernels this family prefers, in order (xlgen.perf.attention); empty: torch's own choice.
+    attention_backends: tuple[str, ...] = ()
+
     def decode(self, ids: list[int]) -> str:
         """Raw text of generated ids up to the first end-of-sequence, special tokens kept (scoring removes them)."""
         out = []
