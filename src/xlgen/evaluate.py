@@ -43,7 +43,17 @@ def generate(
     encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
     specials = backbone.special_tokens()
-    out: list[Generation | None] = [None] * len(examples)
+    out = []
+    for ids in generate_ids(backbone, model, encoded, target_lang, gen, max_new, device=device, precision=precision, desc=desc, progress=progress):
+        raw = backbone.decode(ids)
+        out.append(Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials)))
+    return out
+
+
+def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: GenerateConfig, max_new: int, *, device="cpu", precision: str = "fp32",
+                 desc: str = "generate", progress: bool = True) -> list[list[int]]:
+    """The generated token ids of encoded inputs, in input order (the part of `generate` that runs the model)."""
+    out: list[list[int] | None] = [None] * len(encoded)
     shared = _can_share_prefix(backbone, model, encoded, gen)
     batches = _shared_prefix_batches(encoded, gen) if shared else token_budget_batches(
         [(len(e.input_ids), 0) for e in encoded], gen.max_tokens, batch_cost=lambda c: len(c) * max(x[0] for x in c), max_batch_size=gen.max_batch_size, descending=True
@@ -62,8 +72,7 @@ def generate(
             else:
                 rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams)
             for i, ids in zip(idx, rows):
-                raw = backbone.decode(ids)
-                out[i] = Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials))
+                out[i] = ids
     if was_training:
         model.train()
     return out  # type: ignore[return-value]
