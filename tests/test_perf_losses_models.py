@@ -48,5 +48,5 @@ def test_chunked_equals_plain_under_peft(family, method):
     from xlgen.adaptation import get_method
 
     backbone = load_backbone(ModelConfig(name=str(tiny_model(family))))
-    backbone.model = get_method(AdaptationConfig(method=method, prompt_length=4)).apply(backbone.model, backbone.family)
+    backbone.model = get_method(AdaptationConfig(method=method, **({"prompt": {"length": 4}} if method == "prompt" else {}))).apply(backbone.model, backbone.family)
     _check(backbone, backbone.model.eval())

@@ -31,7 +31,7 @@ def test_encoder_decoder_prompt_tuning_and_lora_wrap_and_generate():
     for method in ("prompt", "lora"):
         backbone = load_backbone(ModelConfig(name=str(tiny_model("mt5"))))
         compat.check_peft_for_encoder_decoder()
-        model = get_method(AdaptationConfig(method=method, prompt_length=3)).apply(backbone.model, "t5")
+        model = get_method(AdaptationConfig(method=method, **({"prompt": {"length": 3}} if method == "prompt" else {}))).apply(backbone.model, "t5")
         batch = {"input_ids": torch.tensor([[5, 6, 7, 1]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
         out = backbone.generate(model, batch, "en", max_new_tokens=3, num_beams=1)
         assert len(out) == 1 and 1 <= len(out[0]) <= 4
