@@ -140,7 +140,8 @@ class Backbone:
         """Padded tokens a batch of these examples occupies; the token budget bounds this."""
         return len(costs) * (max(c[0] for c in costs) + max(c[1] for c in costs))
 
-    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[Encoded], device, shape=None) -> dict[str, torch.Tensor]:
+        """Padded tensors of `items`; `shape` (xlgen.perf.buckets.BatchShape) pads further, to a shape bucket."""
         raise NotImplementedError
 
     # -- training and generation ------------------------------------------------------------------------------------

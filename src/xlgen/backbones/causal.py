@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from xlgen import languages
 from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, memoized, register_family, unwrap
