@@ -112,10 +112,11 @@ def build(config, device: str):
     config.pad_token_id, config.eos_token_id = 0, 1
     torch.manual_seed(0)
     auto = AutoModelForSeq2SeqLM if getattr(config, "is_encoder_decoder", False) else AutoModelForCausalLM
-    try:
-        model = auto.from_config(config, attn_implementation="sdpa")
-    except (ValueError, ImportError):  # an architecture without SDPA support in this transformers version
-        model = auto.from_config(config)
+    with torch.device(device):  # initialised where it runs: random init of 600M parameters is slow on a CPU
+        try:
+            model = auto.from_config(config, attn_implementation="sdpa")
+        except (ValueError, ImportError):  # an architecture without SDPA support in this transformers version
+            model = auto.from_config(config)
     model.to(device)
     family = family_of(config)
     max_target = 128

@@ -19,6 +19,10 @@ and the next one starts; sections that no longer fit before the deadline are ski
   compile      mT5-base compiled (default and reduce-overhead / CUDA graphs): step time and compile seconds
   liger        mT5-base with Liger-Kernel's fused linear cross-entropy
 
+On the device tool (15 minutes of device time per session, 10 per command, a machine start included): one call with
+the default deadline (540 s) runs the sections down to about `pack`; a second call, if the session's budget allows,
+`--sections attention,mbart,compile,liger --deadline 500` (each call's files come back; import both).
+
 Everything lands in three files under --out (the device tool returns at most eight): gpu_session.json (every
 section's results, exit status and log tail), gpu_session.md (the tables) and gpu_session.log.
 """
@@ -55,11 +59,12 @@ def sections(tiny: bool, device: str) -> list[tuple[str, int, list[list[str]]]]:
                           for s in ("mt5-base", "gemma3-270m")]),
         ("generate", 90, [[*py, str(HERE / "bench_generate.py"), "--synthetic", "gemma3-270m", "--questions", "20" if tiny else "60", "--max-new-tokens", "6" if tiny else "16",
                            "--reps", "1", "--results-dir", "{results}"] + (["--tiny"] if tiny else [])]),
-        ("pack", 150, [[*gpu, "--shape", "mt5-base", "--variants", "eager", "--max-tokens", "1000" if tiny else "4000", "--pack", "1", "2", *([] if tiny else ["4"])]]),
+        ("pack", 200, [[*gpu, "--shape", "mt5-base", "--variants", "eager", "--max-tokens", "1000" if tiny else "4000", "--pack", "1", "2", *([] if tiny else ["4"])]]),
         ("attention", 90, [[*gpu, "--shape", "mt5-base", "--variants", "eager", "--max-tokens", "1500" if tiny else "16000",
                             "--attention", *(["auto", "math"] if tiny else ["efficient", "cudnn", "math", "flash"])]]),
         ("mbart", 90, [[*gpu, "--shape", "mbart-large", "--variants", "before", "eager", *tokens]]),
-        ("compile", 240, [[*gpu, "--shape", "mt5-base", "--variants", "compiled", *([] if tiny else ["cudagraphs"]), *tokens, "--warmup", "2" if tiny else "12"]]),
+        ("compile", 300, [[*gpu, "--shape", "mt5-base", "--variants", v, "--max-tokens", "1500" if tiny else "16000", "--warmup", "2" if tiny else "12", "--out", f"gpu_mt5-base_{v}"]
+                          for v in (["compiled"] if tiny else ["compiled", "cudagraphs"])]),
         ("liger", 60, [] if tiny else [[*gpu, "--shape", "mt5-base", "--variants", "liger", "--max-tokens", "16000"]]),
     ]
 
