@@ -22,6 +22,7 @@ from contextlib import contextmanager
 import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "bf16-autocast")
+KEEP_FP32_BUFFERS = ("inv_freq", "rotary", "rope")
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -60,6 +61,14 @@ class WorkingWeights:
                     stand_in[id(p)] = torch.nn.Parameter(p.detach().to(dtype), requires_grad=p.requires_grad)
                 self.slots.append((module, name, p))
         self.stand_in = stand_in
+        # Floating buffers added to activations (M2M100's sinusoidal positions) would turn bf16 activations back into
+        # fp32 and meet bf16 norm weights; they get bf16 copies too, cast once. Rotary frequency tables stay fp32: the
+        # models compute their angles in fp32 and cast the result (a bf16 `inv_freq` is a known accuracy bug).
+        self.buffer_slots: list[tuple[torch.nn.Module, str, torch.Tensor, torch.Tensor]] = []
+        for module in model.modules():
+            for name, b in module._buffers.items():
+                if b is not None and b.is_floating_point() and b.dtype != dtype and not any(k in name.lower() for k in KEEP_FP32_BUFFERS):
+                    self.buffer_slots.append((module, name, b, b.to(dtype)))
         masters = {id(p): p for _, _, p in self.slots}
         self.trainable = [(masters[k], w) for k, w in stand_in.items() if w.requires_grad]
         self._grad_buffers: list[torch.Tensor] | None = None
@@ -69,11 +78,15 @@ class WorkingWeights:
         """The model computes with the bf16 copies inside this block (gradients land on them)."""
         for module, name, p in self.slots:
             module._parameters[name] = self.stand_in[id(p)]
+        for module, name, _, low in self.buffer_slots:
+            module._buffers[name] = low
         try:
             yield
         finally:
             for module, name, p in self.slots:
                 module._parameters[name] = p
+            for module, name, original, _ in self.buffer_slots:
+                module._buffers[name] = original
 
     @torch.no_grad()
     def collect_grads(self) -> None:
@@ -103,3 +116,5 @@ class WorkingWeights:
         """After weights changed outside the optimizer (a checkpoint was loaded)."""
         for _, _, p in self.slots:
             self.stand_in[id(p)].copy_(p)
+        for _, _, original, low in self.buffer_slots:
+            low.copy_(original)
