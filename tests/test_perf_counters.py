@@ -9,45 +9,41 @@ import torch
 from xlgen.backbones import load_backbone
 from xlgen.backbones.base import Encoded
 from xlgen.config import ModelConfig, TrainConfig
-from xlgen.perf.buckets import BucketPolicy
 from xlgen.perf.counters import OpCounter, dynamo_counts
-from xlgen.perf.precision import WorkingWeights
-from xlgen.perf.prefetch import Prefetcher, to_device
+from xlgen.perf.prefetch import Prefetcher
 from xlgen.sampling import TrainingStream
 from xlgen.testing import tiny_model
-from xlgen.train import loss_function, make_optimizer, make_scheduler, train_step
 
 
 class Run:
-    """A tiny model's training loop as `xlgen.train` builds it (prefetched batches, `train_step`)."""
+    """A tiny model's training loop as `xlgen.train` builds it (run context, train state, prefetched batches,
+    `train_step`)."""
 
     def __init__(self, family, *, precision="fp32", bucketing=True, compile_backend=None, examples=64, seed=0):
+        from xlgen.config import RunConfig
+        from xlgen.runtime import RunContext
+        from xlgen.train import collate, make_train_state
+
         self.backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=96, max_target_length=24))
         b = self.backbone
         rng = random.Random(seed)
         items = [Encoded([rng.randrange(5, 200) for _ in range(rng.randint(20, 90))] + [b.eos_id],
                          [rng.randrange(5, 200) for _ in range(rng.randint(2, 12))] + [b.eos_id]) for _ in range(examples)]
-        cfg = TrainConfig(lr=1e-3, warmup_steps=2, max_tokens=400, compile=compile_backend is not None, compile_backend=compile_backend or "inductor",
-                          bucketing="on" if bucketing else "off", bucket_source=32, bucket_target=8)
-        self.policy = BucketPolicy(max_tokens=400, max_source=96, max_target=24, source_multiple=32, target_multiple=8,
-                                   decoder_only=not b.is_encoder_decoder) if bucketing else None
+        cfg = RunConfig(train=TrainConfig(lr=1e-3, warmup_steps=2, max_tokens=400, compile=compile_backend is not None, compile_backend=compile_backend or "inductor",
+                                          bucketing="on" if bucketing else "off", bucket_source=32, bucket_target=8, precision=precision))
+        self.ctx = RunContext(cfg, b, None, torch.device("cpu"), precision, progress=False)
+        self.state = make_train_state(self.ctx)
+        self.policy = self.state.policy
         stream = TrainingStream({"en": items}, max_tokens=400, seed=seed, batch_cost=self.policy.batch_cost if self.policy else b.batch_cost)
-        collate = lambda its: b.collate(its, "cpu", self.policy.shape([e.cost for e in its]) if self.policy else None)  # noqa: E731
-        self.batches = Prefetcher(stream, collate, micro_batches=1, device=torch.device("cpu"))
+        self.batches = Prefetcher(stream, lambda its: collate(self.ctx, self.state, its), micro_batches=1, device=torch.device("cpu"))
         self.model = b.model.train()
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = make_optimizer(self.params, cfg)
-        self.sched = make_scheduler(self.opt, cfg)
-        self.loss_fn = loss_function(b, cfg, "cpu")
-        self.autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "fp32")
-        self.weights = WorkingWeights(self.model) if precision == "bf16" else None
         self.loss = torch.zeros(())
 
     def steps(self, n):
+        from xlgen.train import train_step
+
         for _ in range(n):
-            prepared = next(self.batches)
-            micro = [to_device(x, torch.device("cpu")) for x in prepared.batches]
-            self.loss += train_step(self.model, self.loss_fn, micro, prepared.n_target, self.opt, self.sched, autocast=self.autocast, weights=self.weights, params=self.params)
+            self.loss += train_step(self.ctx, self.state, next(self.batches)).loss_sum
 
     def close(self):
         self.batches.close()
