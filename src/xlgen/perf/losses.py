@@ -66,8 +66,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 if need_h:
                     grad_h[start : start + rows] = g_low @ weight
                 if need_w:
-                    if weight.dtype == torch.float32:
-                        grad_w.addmm_(g_low.t(), h)
+                    if weight.dtype == torch.float32:  # (the out= form: FlopCounterMode does not count addmm_)
+                        torch.addmm(grad_w, g_low.t(), h, out=grad_w)
                     else:  # a low-precision product per chunk (fp32 accumulation inside), summed in fp32
                         grad_w.add_(g_low.t() @ h)
                 if need_b:
