@@ -40,7 +40,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_h = torch.empty_like(hidden) if need_h else None
         # Accumulated over chunks in fp32 whatever the weights' dtype; cast once at the end.
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+        grad_w = None  # the first chunk's product, then accumulated (no memset of a vocabulary-sized buffer)
         grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if need_b else None
         for start in range(0, n, rows):
             h = hidden[start : start + rows]
@@ -66,7 +66,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 if need_h:
                     grad_h[start : start + rows] = g_low @ weight
                 if need_w:
-                    if weight.dtype == torch.float32:  # (the out= form: FlopCounterMode does not count addmm_)
+                    if grad_w is None:
+                        grad_w = (g_low.t() @ h).float()
+                    elif weight.dtype == torch.float32:  # (the out= form: FlopCounterMode does not count addmm_)
                         torch.addmm(grad_w, g_low.t(), h, out=grad_w)
                     else:  # a low-precision product per chunk (fp32 accumulation inside), summed in fp32
                         grad_w.add_(g_low.t() @ h)
