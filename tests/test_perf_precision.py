@@ -93,3 +93,21 @@ def test_every_family_trains_with_bf16_working_weights(tmp_path, data_dir, famil
     train(cfg, progress=False)
     losses = [json.loads(line)["loss"] for line in open(Path(cfg.output_dir) / "train_log.jsonl")]
     assert len(losses) == 2 and all(loss == loss and loss < 100 for loss in losses)
+
+
+@pytest.mark.parametrize("family", ["causal", "m2m100"])
+def test_generation_with_bf16_weights(data_dir, family):
+    """Evaluation decodes with bf16 copies of the weights (precision bf16): it runs for a decoder-only model (shared
+    paragraph prefixes) and an encoder-decoder with fp32 buffers, and leaves the fp32 model in place."""
+    from xlgen.backbones import load_backbone
+    from xlgen.config import DatasetSpec, GenerateConfig, ModelConfig, TaskConfig
+    from xlgen.evaluate import generate
+    from xlgen.tasks import get_task
+    from xlgen.testing import tiny_model
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=96))
+    task = get_task(TaskConfig(name="qa"))
+    exs = task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=6), "de")
+    out = generate(backbone, backbone.model, exs, task, "de", GenerateConfig(max_new_tokens=4), precision="bf16", progress=False)
+    assert len(out) == 6 and all(isinstance(g.raw, str) for g in out)
+    assert all(p.dtype == torch.float32 for p in backbone.model.parameters())
