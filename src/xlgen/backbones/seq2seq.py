@@ -6,6 +6,7 @@ The families with their own knowledge subclass these: `t5.py` (mT5/T5/byT5), `mb
 
 from __future__ import annotations
 
+from functools import lru_cache  # keyed by model class (a few, alive anyway): no backbone is kept
 
 import torch
 import torch.nn.functional as F
