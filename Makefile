@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.xlgen-installed
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-min bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -x -q --durations=15
+
+# The version-sensitive tests against the minimum transformers and peft pyproject.toml declares (and the hub client
+# that transformers 5.17 accepts), installed beside the venv's own in .min-deps/.
+MIN_DEPS := transformers==5.17.0 peft==0.21.2 huggingface-hub==1.33.0
+test-min: $(STAMP)
+	rm -rf .min-deps && $(BIN)/python -m pip install -q --no-deps --target .min-deps $(MIN_DEPS)
+	PYTHONPATH=.min-deps $(BIN)/python -m pytest -x -q tests/test_versions.py tests/test_adaptation.py tests/test_perf_losses_models.py "tests/test_train.py::test_train_evaluate_every_family"
 
 clean:
 	rm -rf runs/demo .pytest_cache

@@ -94,10 +94,36 @@ def render() -> None:
     if r:
         lines += ["## Vocabulary trimming: embedded Gemma-3-270M", "", r["markdown"], ""]
         latest["trim_vocab"] = r["summary"]
-    for name in sorted(p.stem for p in RESULTS.glob("gpu_*.json") if not p.stem.endswith("_tiny")):
+    for name, label in (("buckets_embedded", "the embedded Gemma-3-270M's tokenizer"), ("buckets_tiny-mt5-tokenizer", "the test suite's small mT5-layout tokenizer (4k SentencePiece vocabulary: longer sequences than mT5's)")):
         r = load(name)
-        lines += [f"## GPU: {r['model']}", "", r["markdown"], ""]
-        latest[name] = r["summary"]
+        if r:
+            lines += [f"## Shape buckets: padding added and shapes saved ({label})", "", "`python benchmarks/bench_buckets.py`: " + r["markdown"], ""]
+    session = load("gpu_session")
+    if session:
+        lines += ["## GPU session", "", f"`benchmarks/gpu_session.py` run on {session.get('device')} at {session.get('started')} "
+                  f"(sections: {', '.join(session.get('sections', []))}; skipped for time: {', '.join(session.get('skipped', [])) or 'none'}).", ""]
+    for name in sorted(p.stem for p in RESULTS.glob("gpu_*.json") if not p.stem.endswith("_tiny") and p.stem != "gpu_session"):
+        r = load(name)
+        if "markdown" not in r:
+            lines += [f"## GPU: {name}", "", "```", json.dumps(r.get("results", r), indent=1)[:2000], "```", ""]
+            continue
+        title = "several runs sharing one GPU (mT5-base shape)" if r.get("benchmark") == "gpu_pack" else r["model"]
+        lines += [f"## GPU: {title}", "", r["markdown"], ""]
+        if "summary" in r:
+            latest[name] = r["summary"]
+    synthetic = [load(p.stem) for p in sorted(RESULTS.glob("*.json")) if p.stem.startswith(("train_", "generate_")) and "random_init" in p.stem or p.stem.endswith("_synthetic")]
+    synthetic = [r for r in synthetic if r and "[tiny]" not in r["model"]]
+    if synthetic:
+        lines += ["## GPU: xlgen vs the Trainer and the per-example generate loop (random-init models of the real shapes, synthetic inputs)", "",
+                  "| comparison | model | device | xlgen | baseline | ratio |", "|---|---|---|---|---|---|"]
+        for r in synthetic:
+            if r["benchmark"] == "train":
+                lines.append(f"| training, target tokens/s (vs Trainer) | {r['model']} | {r['device']} | {fmt(r['target_tokens_per_s']['xlgen'])} | "
+                             f"{fmt(r['target_tokens_per_s']['trainer'])} | **{r['speedup']:.2f}×** |")
+            else:
+                lines.append(f"| generation, questions/s (vs per-example loop; outputs agree on {100 * r['outputs_agree_with_loop']:.0f}%) | {r['model']} | {r['device']} | "
+                             f"{fmt(r['questions_per_s']['xlgen'], 2)} | {fmt(r['questions_per_s']['generate_loop'], 2)} | **{r['speedup_vs_loop']:.2f}×** |")
+        lines.append("")
     extra = HERE / "NOTES.md"
     if extra.exists():
         lines += [extra.read_text()]

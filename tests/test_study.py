@@ -90,6 +90,20 @@ def test_ray_two_workers_select_the_same_settings(tmp_path, data_dir, local_stud
     assert all(r["status"] == "done" for r in log)
 
 
+def test_parallel_local_runs_select_the_same_settings(tmp_path, data_dir, local_study):
+    """`executor.parallel_runs: 2` runs two runs at a time in worker processes (how k runs share one GPU): same
+    decisions as one at a time, and runs did execute side by side."""
+    path = write_study(tmp_path, data_dir, "parallel", executor={"kind": "local", "parallel_runs": 2})
+    summary = run_study(path, progress=False)
+    assert _selected(summary) == _selected(local_study[1])
+    log = [json.loads(line) for line in (tmp_path / "parallel" / "executions.jsonl").read_text().splitlines()]
+    assert all(r["status"] == "done" for r in log)
+    ran = [r for r in log if r["executed"]]
+    assert len({r["pid"] for r in ran}) == 2  # one pool of two workers for the whole study
+    spans = sorted((r["started"], r["started"] + r["seconds"]) for r in ran)
+    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "no two runs overlapped in time"
+
+
 def test_failed_run_is_recorded_and_the_study_goes_on(tmp_path, data_dir):
     path = write_study(tmp_path, data_dir, "failing")
     study = yaml.safe_load(path.read_text())

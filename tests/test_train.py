@@ -127,7 +127,8 @@ def test_compiled_loss_trains_like_eager(tmp_path, data_dir):
     The aot_eager backend checks the tracing without generating C++ kernels (the slow part on CPU)."""
     losses = {}
     for comp in (False, True):
-        cfg = small_run(tmp_path / str(comp), "causal", data_dir, steps=3, eval_every=100, save_every=100, compile=comp, compile_backend="aot_eager")
+        # Compiled runs bucket their shapes by default (bucketing: auto); the eager run buckets too, for the same batches.
+        cfg = small_run(tmp_path / str(comp), "causal", data_dir, steps=3, eval_every=100, save_every=100, compile=comp, compile_backend="aot_eager", bucketing="on")
         cfg.data.dev, cfg.data.test = None, None
         train(cfg, progress=False)
         losses[comp] = [json.loads(line)["loss"] for line in open(Path(cfg.output_dir) / "train_log.jsonl")]

@@ -241,8 +241,9 @@ class TrainConfig:
     eps: float = 1e-8
     weight_decay: float = 0.0
     max_grad_norm: float | None = None
-    # auto: bf16 autocast on GPU, fp32 on CPU.
-    precision: str = "auto"  # auto | fp32 | bf16
+    # auto: bf16 on GPU, fp32 on CPU. bf16: bf16 working copies of the weights, cast once per step, over fp32 master
+    # weights (xlgen.perf.precision); bf16-autocast: fp32 weights under autocast (every use casts).
+    precision: str = "auto"  # auto | fp32 | bf16 | bf16-autocast
     eval_every: int = 2_000
     save_every: int = 2_000
     keep_checkpoints: int = 1
@@ -257,6 +258,21 @@ class TrainConfig:
     # is torch's (`inductor`; `aot_eager` checks tracing without generating kernels).
     compile: bool = False
     compile_backend: str = "inductor"
+    # torch.compile mode: default | reduce-overhead (CUDA graphs; on CUDA only, elsewhere default) | max-autotune...
+    compile_mode: str = "default"
+    # Shape buckets (xlgen.perf.buckets): lengths padded up to multiples of bucket_source (decoder-only: the whole
+    # sequence) and bucket_target, rows up to what the budget holds, so the GPU's per-shape work (attention plans,
+    # compiled and CUDA graphs) is done once per bucket. auto: on for CUDA and for compiled runs.
+    bucketing: str = "auto"  # auto | on | off
+    bucket_source: int = 64
+    bucket_target: int = 16
+    # The loss through the output layer (xlgen.perf.losses): auto = chunked (never every position's logits at once) |
+    # plain (the model's own logits) | liger (Liger-Kernel's fused kernel; CUDA, `pip install liger-kernel`).
+    loss_impl: str = "auto"
+    # SDPA kernels in order of preference (xlgen.perf.attention): auto = the family's choice, else e.g. "cudnn,efficient".
+    attention: str = "auto"
+    # Collate the next steps' batches on a background thread (pinned memory and non-blocking copies on CUDA).
+    prefetch: bool = True
 
 
 @typed_config

@@ -3,6 +3,7 @@ average length. This is the path a researcher reads to know what a number in `me
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,7 @@ from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
 from xlgen.io import append_jsonl, atomic_write_jsonl
 from xlgen.metrics import remove_rudiments
+from xlgen.perf.precision import WorkingWeights
 from xlgen.runtime import RunContext
 from xlgen.tasks import Example, Task
 
@@ -41,15 +43,28 @@ def generate(
     encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
     specials = backbone.special_tokens()
-    out: list[Generation | None] = [None] * len(examples)
+    out = []
+    for ids in generate_ids(backbone, model, encoded, target_lang, gen, max_new, device=device, precision=precision, desc=desc, progress=progress):
+        raw = backbone.decode(ids)
+        out.append(Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials)))
+    return out
+
+
+def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: GenerateConfig, max_new: int, *, device="cpu", precision: str = "fp32",
+                 desc: str = "generate", progress: bool = True) -> list[list[int]]:
+    """The generated token ids of encoded inputs, in input order (the part of `generate` that runs the model)."""
+    out: list[list[int] | None] = [None] * len(encoded)
     shared = _can_share_prefix(backbone, model, encoded, gen)
     batches = _shared_prefix_batches(encoded, gen) if shared else token_budget_batches(
         [(len(e.input_ids), 0) for e in encoded], gen.max_tokens, batch_cost=lambda c: len(c) * max(x[0] for x in c), max_batch_size=gen.max_batch_size, descending=True
     )
     was_training = model.training
     model.eval()
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    with torch.no_grad(), autocast:
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=precision != "fp32")
+    # bf16: decode with bf16 copies of the weights, cast once here (decoding reads every weight at every token: fp32
+    # weights cast under autocast would cost three times the memory traffic).
+    weights = WorkingWeights(model) if precision == "bf16" else None
+    with torch.no_grad(), autocast, (weights.swapped() if weights else nullcontext()):
         for idx in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
             items = [encoded[i] for i in idx]
             if shared:
@@ -57,8 +72,7 @@ def generate(
             else:
                 rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams)
             for i, ids in zip(idx, rows):
-                raw = backbone.decode(ids)
-                out[i] = Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials))
+                out[i] = ids
     if was_training:
         model.train()
     return out  # type: ignore[return-value]

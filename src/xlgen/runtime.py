@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from xlgen.errors import XlgenError
+from xlgen.perf.attention import attention_context, backends
+from xlgen.perf.precision import resolve_precision, uses_autocast  # noqa: F401  (resolve_precision: imported from here)
 
 if TYPE_CHECKING:
     from xlgen.backbones import Backbone
@@ -27,14 +28,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    if precision not in ("fp32", "bf16"):
-        raise XlgenError(f"train.precision: unknown precision {precision!r} (known: auto, fp32, bf16)")
-    return precision
 
 
 def set_seed(seed: int) -> None:
@@ -63,5 +56,9 @@ class RunContext:
         return self.backbone.model
 
     def autocast(self):
-        """bf16 autocast on GPU when the precision says so; a no-op context otherwise."""
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+        """bf16 autocast when the precision says so (bf16, bf16-autocast); a no-op context otherwise."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=uses_autocast(self.precision))
+
+    def attention(self):
+        """SDPA restricted to `train.attention` (or the family's preferred kernels); a no-op when neither names any."""
+        return attention_context(backends(self.cfg.train.attention, self.backbone.attention_backends))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,10 @@ from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_split, summarize
 from xlgen.io import append_jsonl, atomic_write_json, ensure_writable_dir, read_json, read_jsonl_lenient
 from xlgen.objectives import get_objective, objective_examples
+from xlgen.perf.buckets import BucketPolicy, bucket_policy
+from xlgen.perf.losses import resolve_loss_impl
+from xlgen.perf.precision import WorkingWeights
+from xlgen.perf.prefetch import Prefetcher, PreparedStep, to_device
 from xlgen.runtime import RunContext, resolve_device, resolve_precision, set_seed
 from xlgen.sampling import TrainingStream
 from xlgen.tasks import Example, Task, get_task
@@ -38,7 +43,7 @@ from xlgen.tracking import Trackers
 # -- setup ------------------------------------------------------------------------------------------------------------
 
 
-def build_stream(cfg: RunConfig, task: Task, backbone: Backbone, data: RunData | None = None) -> TrainingStream:
+def build_stream(cfg: RunConfig, task: Task, backbone: Backbone, data: RunData | None = None, batch_cost=None) -> TrainingStream:
     """Encode the training examples (task data, or raw-text objective examples for intermediate tuning) and the
     mixed-in target-language examples, grouped by language."""
     if cfg.stage == "intermediate":
@@ -71,7 +76,7 @@ def build_stream(cfg: RunConfig, task: Task, backbone: Backbone, data: RunData |
         groups,
         max_tokens=cfg.train.max_tokens,
         seed=cfg.train.seed,
-        batch_cost=backbone.batch_cost,
+        batch_cost=batch_cost or backbone.batch_cost,
         sampling=cfg.data.source_sampling,
         mix=mix,
         mix_probability=cfg.data.mix.probability if cfg.data.mix else 0.0,
@@ -97,13 +102,19 @@ def make_scheduler(optimizer, cfg):
     return get_inverse_sqrt_schedule(optimizer, num_warmup_steps=cfg.warmup_steps)
 
 
-def loss_function(backbone: Backbone, cfg):
+def loss_function(backbone: Backbone, cfg, device_type: str = "cpu"):
     """The backbone's loss, compiled when `train.compile` asks for it. The function is compiled rather than the
-    module so the decoder-only path (body, then the projection at labelled positions) is compiled as well; its
-    data-dependent selection becomes a graph break, not an error."""
+    module so the decoder-only path (body, then the projection at labelled positions) is compiled as well.
+    Unbucketed batches compile with dynamic shapes (each new shape would otherwise recompile); bucketed ones let torch
+    specialise on the first shape and go dynamic at the second. CUDA graphs (`compile_mode: reduce-overhead`) exist on
+    CUDA only; elsewhere that mode is the default one."""
     if not cfg.compile:
         return backbone.loss
-    return torch.compile(backbone.loss, dynamic=True, backend=cfg.compile_backend)
+    mode = getattr(cfg, "compile_mode", "default") or "default"
+    if mode == "reduce-overhead" and device_type != "cuda":
+        mode = "default"
+    dynamic = None if bucket_policy(cfg, backbone, device_type) else True
+    return torch.compile(backbone.loss, dynamic=dynamic, backend=cfg.compile_backend, mode=None if mode == "default" else mode)
 
 
 @dataclass
@@ -115,12 +126,24 @@ class TrainState:
     scheduler: object
     loss_fn: object
     step: int = 0
+    policy: BucketPolicy | None = None  # shape buckets (xlgen.perf.buckets), None: exact lengths
+    weights: WorkingWeights | None = None  # bf16 working copies over the fp32 masters (precision bf16)
 
 
 def make_train_state(ctx: RunContext) -> TrainState:
+    """After any checkpoint is loaded into the model the bf16 copies must be refreshed (`weights.refresh_all()`)."""
+    train = ctx.cfg.train
     params = [p for p in ctx.model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, ctx.cfg.train)
-    return TrainState(params, optimizer, make_scheduler(optimizer, ctx.cfg.train), loss_function(ctx.backbone, ctx.cfg.train))
+    optimizer = make_optimizer(params, train)
+    ctx.backbone.loss_impl = resolve_loss_impl(train.loss_impl, ctx.device.type)
+    return TrainState(params, optimizer, make_scheduler(optimizer, train), loss_function(ctx.backbone, train, ctx.device.type),
+                      policy=bucket_policy(train, ctx.backbone, ctx.device.type),
+                      weights=WorkingWeights(ctx.model) if ctx.precision == "bf16" else None)
+
+
+def collate(ctx: RunContext, state: TrainState, items: list[Encoded]) -> dict[str, torch.Tensor]:
+    """A micro-batch's tensors in host memory, padded to its shape bucket when the run buckets."""
+    return ctx.backbone.collate(items, "cpu", state.policy.shape([e.cost for e in items]) if state.policy else None)
 
 
 def setup(cfg: RunConfig, run_dir: Path, progress: bool = True) -> tuple[RunContext, Method, RunData]:
@@ -146,30 +169,37 @@ def setup(cfg: RunConfig, run_dir: Path, progress: bool = True) -> tuple[RunCont
 
 @dataclass
 class StepResult:
-    loss_sum: float  # summed token cross-entropy over the step's target tokens
+    loss_sum: torch.Tensor  # summed token cross-entropy over the step's target tokens, on the device (read it to log)
     target_tokens: int
     tokens: int  # source + target tokens of the step's batches
+    computed_tokens: int  # tokens the padded tensors hold (bucketing adds padding)
 
 
-def train_step(ctx: RunContext, state: TrainState, micro: list[list[Encoded]]) -> StepResult:
-    """One optimizer step over `micro` (train.grad_accum micro-batches): forward, backward, clip, step. The loss is
-    normalised by the step's target tokens, so every token weighs the same whatever the batch shapes."""
-    n_target = sum(len(e.labels) for items in micro for e in items)
-    loss_total, tokens = 0.0, 0
-    for items in micro:
-        batch = ctx.backbone.collate(items, ctx.device)
-        with ctx.autocast():
+def train_step(ctx: RunContext, state: TrainState, micro: PreparedStep | list[list[Encoded]]) -> StepResult:
+    """One optimizer step over `micro` (train.grad_accum micro-batches, prepared by `Prefetcher` or given as examples):
+    forward, backward, clip, step. The loss is normalised by the step's target tokens, so every token weighs the same
+    whatever the batch shapes. Nothing here waits for the GPU: the loss stays on the device, host tensors are copied
+    without blocking. With bf16 working weights the passes run on the bf16 copies and the update on the fp32 masters."""
+    if not isinstance(micro, PreparedStep):
+        micro = PreparedStep(micro, [collate(ctx, state, items) for items in micro], {}, 0)
+    loss_total = None
+    for batch in micro.batches:
+        batch = to_device(batch, ctx.device)
+        with (state.weights.swapped() if state.weights else nullcontext()), ctx.autocast(), ctx.attention():
             loss_sum, _ = state.loss_fn(ctx.model, batch)
-        (loss_sum / n_target).backward()
-        loss_total += loss_sum.item()
-        tokens += sum(len(e.input_ids) + len(e.labels) for e in items)
+        (loss_sum / micro.n_target).backward()
+        if state.weights:
+            state.weights.collect_grads()
+        loss_total = loss_sum.detach() if loss_total is None else loss_total + loss_sum.detach()
     if ctx.cfg.train.max_grad_norm:
         torch.nn.utils.clip_grad_norm_(state.params, ctx.cfg.train.max_grad_norm)
     state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
+    if state.weights:
+        state.weights.refresh()
     state.step += 1
-    return StepResult(loss_total, n_target, tokens)
+    return StepResult(loss_total, micro.n_target, micro.n_tokens, micro.n_computed)
 
 
 # -- the loop ---------------------------------------------------------------------------------------------------------
@@ -204,41 +234,50 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     if progress:
         print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
 
-    stream = build_stream(cfg, ctx.task, ctx.backbone, data)
     state = make_train_state(ctx)
+    stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
     last = ckpt.latest(run_dir)
     if last is not None:
         state.step = ckpt.load(last, ctx.model, state.optimizer, state.scheduler, stream)
+        if state.weights:
+            state.weights.refresh_all()
         ckpt.truncate_log(run_dir / "metrics.jsonl", state.step)
         ckpt.truncate_log(run_dir / "train_log.jsonl", state.step)
         print(f"[xlgen] resuming {run_dir} from step {state.step}")
 
     ctx.trackers = Trackers(cfg.tracking, run_dir, run_dir.name, to_dict(cfg))
     ctx.model.train()
-    t_start, tokens_done, target_done = time.time(), 0, 0
-    log_loss, log_tokens = 0.0, 0
+    # The next steps' batches are collated on a thread while the device computes; checkpoints record the position of
+    # the last step taken (`batches.position`), not the stream's, which runs ahead.
+    batches = Prefetcher(stream, lambda items: collate(ctx, state, items), micro_batches=cfg.train.grad_accum, device=ctx.device, background=cfg.train.prefetch)
+    t_start, tokens_done, target_done, computed_done = time.time(), 0, 0, 0
+    log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
     pbar = tqdm(total=cfg.train.steps, initial=state.step, desc=f"train lr={cfg.train.lr:g}", unit="step", disable=not progress)
-    while state.step < cfg.train.steps:
-        done = train_step(ctx, state, [next(stream) for _ in range(cfg.train.grad_accum)])
-        step = state.step
-        log_loss, log_tokens = log_loss + done.loss_sum, log_tokens + done.target_tokens
-        tokens_done, target_done = tokens_done + done.tokens, target_done + done.target_tokens
-        pbar.update(1)
+    try:
+        while state.step < cfg.train.steps:
+            done = train_step(ctx, state, next(batches))
+            step = state.step
+            log_loss, log_tokens = log_loss + done.loss_sum, log_tokens + done.target_tokens
+            tokens_done, target_done, computed_done = tokens_done + done.tokens, target_done + done.target_tokens, computed_done + done.computed_tokens
+            pbar.update(1)
 
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            elapsed = time.time() - t_start
-            row = {"step": step, "loss": log_loss / max(log_tokens, 1), "lr": state.scheduler.get_last_lr()[0], "epoch": stream.epoch,
-                   "target_tokens_per_s": target_done / elapsed, "tokens_per_s": tokens_done / elapsed}
-            append_jsonl(run_dir / "train_log.jsonl", row)
-            ctx.trackers.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
-            pbar.set_postfix(loss=f"{row['loss']:.3f}")
-            if not math.isfinite(row["loss"]):
-                pbar.write(f"[xlgen] step {step}: loss is {row['loss']} (diverged at lr={cfg.train.lr:g})")
-            log_loss, log_tokens = 0.0, 0
-        if data.dev and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
-            evaluate_split(ctx, "dev", step, data.dev)
-        if step % cfg.train.save_every == 0 or step == cfg.train.steps:
-            ckpt.save(run_dir, step, ctx.model, state.optimizer, state.scheduler, stream, keep=cfg.train.keep_checkpoints)
+            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+                elapsed = time.time() - t_start
+                loss = log_loss.item() / max(log_tokens, 1)  # the only point where the loop waits for the device
+                row = {"step": step, "loss": loss, "lr": state.scheduler.get_last_lr()[0], "epoch": batches.position.epoch,
+                       "target_tokens_per_s": target_done / elapsed, "tokens_per_s": tokens_done / elapsed, "padding": 1 - tokens_done / max(computed_done, 1)}
+                append_jsonl(run_dir / "train_log.jsonl", row)
+                ctx.trackers.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
+                pbar.set_postfix(loss=f"{row['loss']:.3f}")
+                if not math.isfinite(row["loss"]):
+                    pbar.write(f"[xlgen] step {step}: loss is {row['loss']} (diverged at lr={cfg.train.lr:g})")
+                log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
+            if data.dev and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
+                evaluate_split(ctx, "dev", step, data.dev)
+            if step % cfg.train.save_every == 0 or step == cfg.train.steps:
+                ckpt.save(run_dir, step, ctx.model, state.optimizer, state.scheduler, batches.position, keep=cfg.train.keep_checkpoints)
+    finally:
+        batches.close()
     pbar.close()
     train_time = time.time() - t_start
 

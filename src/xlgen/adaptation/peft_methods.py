@@ -25,6 +25,10 @@ class PeftMethod(Method):
     def apply(self, model, family: str):
         from peft import get_peft_model
 
+        if getattr(model.config, "is_encoder_decoder", False):
+            from xlgen.compat import check_peft_for_encoder_decoder
+
+            check_peft_for_encoder_decoder()
         return get_peft_model(model, self.peft_config(model, family))
 
     def trained_state(self, model):

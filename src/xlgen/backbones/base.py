@@ -143,7 +143,8 @@ class Backbone:
         """Padded tokens a batch of these examples occupies; the token budget bounds this."""
         return len(costs) * (max(c[0] for c in costs) + max(c[1] for c in costs))
 
-    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[Encoded], device, shape=None) -> dict[str, torch.Tensor]:
+        """Padded tensors of `items`; `shape` (xlgen.perf.buckets.BatchShape) pads further, to a shape bucket."""
         raise NotImplementedError
 
     # -- training and generation ------------------------------------------------------------------------------------
@@ -162,6 +163,9 @@ class Backbone:
         """Whether `generate_shared` is exact for `model` as adapted: not under a learned prompt, which the shared
         prefill would leave out."""
         return self.supports_shared_prefix and not learned_prompt(model)
+
+    # SDPA kernels this family prefers, in order (xlgen.perf.attention); empty: torch's own choice.
+    attention_backends: tuple[str, ...] = ()
 
     def decode(self, ids: list[int]) -> str:
         """Raw text of generated ids up to the first end-of-sequence, special tokens kept (scoring removes them)."""

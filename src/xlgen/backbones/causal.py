@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from xlgen import languages
 from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, memoized, register_family, unwrap
 from xlgen.errors import XlgenError
+from xlgen.perf.losses import LOSS_IMPLS
 from xlgen.tasks.base import Example, Task
 
 
@@ -110,20 +110,39 @@ class CausalBackbone(Backbone):
     def batch_cost(self, costs: list[tuple[int, int]]) -> int:
         return len(costs) * max(c[0] + c[1] for c in costs)
 
-    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
+    def collate(self, items: list[Encoded], device, shape=None) -> dict[str, torch.Tensor]:
         n = len(items)
         if items[0].labels:
-            # Training: prompt + target, right-padded; labels only on the target.
-            length = max(len(it.input_ids) + len(it.labels) for it in items)
-            input_ids = torch.full((n, length), self.pad_id, dtype=torch.long)
-            labels = torch.full((n, length), -100, dtype=torch.long)
-            attention = torch.zeros((n, length), dtype=torch.long)
+            # Training: prompt + target, right-padded; labels only on the target. `label_positions` / `label_ids` list
+            # the labelled positions (in the flattened [rows, length - 1] layout of the shifted hidden states) and
+            # their tokens, so the loss can gather them without reading a mask back from the device. `shape` (a
+            # `xlgen.perf.buckets.BatchShape`) pads to a bucket: longer rows, extra rows and `shape.target` label
+            # slots per row, the unused ones pointing at position 0 with label -100.
+            rows = max(n, shape.rows if shape else 0)
+            length = max([len(it.input_ids) + len(it.labels) for it in items] + ([shape.source] if shape else []))
+            input_ids = torch.full((rows, length), self.pad_id, dtype=torch.long)
+            labels = torch.full((rows, length), -100, dtype=torch.long)
+            attention = torch.zeros((rows, length), dtype=torch.long)
+            attention[n:, 0] = 1
+            positions: list[int] = []
+            label_ids: list[int] = []
             for i, it in enumerate(items):
                 seq = it.input_ids + it.labels
                 input_ids[i, : len(seq)] = torch.tensor(seq)
                 labels[i, len(it.input_ids) : len(seq)] = torch.tensor(it.labels)
                 attention[i, : len(seq)] = 1
-            batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+                start = i * (length - 1) + len(it.input_ids) - 1
+                positions += range(start, start + len(it.labels))
+                label_ids += it.labels
+                if shape:
+                    slots = max(shape.target - len(it.labels), 0)
+                    positions += [0] * slots
+                    label_ids += [-100] * slots
+            if shape:
+                positions += [0] * (rows - n) * shape.target
+                label_ids += [-100] * (rows - n) * shape.target
+            batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels,
+                     "label_positions": torch.tensor(positions, dtype=torch.long), "label_ids": torch.tensor(label_ids, dtype=torch.long)}
         else:
             # Generation: left-padded prompts so every row continues from the same position.
             length = max(len(it.input_ids) for it in items)
@@ -135,21 +154,27 @@ class CausalBackbone(Backbone):
             batch = {"input_ids": input_ids, "attention_mask": attention}
         return {k: v.to(device) for k, v in batch.items()}
 
+    # "chunked" | "liger" | "plain": how the loss goes through the output layer (see xlgen.perf.losses).
+    loss_impl = "chunked"
+
     def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         # The output projection is computed only where a label is predicted. In a QA prompt most positions (the
         # paragraph) carry no label, and with a 262k vocabulary the projection and its softmax cost more than the
         # rest of a small model: computing them everywhere and masking afterwards wastes most of the step.
         # (transformers' `logits_to_keep` selects the same positions in every row, not per-row label positions.)
+        # The labelled positions come from the collate (`label_positions`), so selecting them reads nothing back from
+        # the device; a batch without them (built elsewhere) falls back to a mask.
         hidden = body_hidden_states(model, batch["input_ids"], batch["attention_mask"])
-        targets = batch["labels"][:, 1:]
-        mask = targets != -100
-        h = hidden[:, :-1][mask]
-        logits = model.get_output_embeddings()(h)
+        shifted = hidden[:, :-1].reshape(-1, hidden.shape[-1])
+        if "label_positions" in batch:
+            h, targets = shifted.index_select(0, batch["label_positions"]), batch["label_ids"]
+        else:
+            flat = batch["labels"][:, 1:].reshape(-1)
+            h, targets = shifted[flat != -100], flat[flat != -100]
+        head = model.get_output_embeddings()
         softcap = getattr(model.config, "final_logit_softcapping", None)
-        if softcap:
-            logits = torch.tanh(logits / softcap) * softcap
-        loss = F.cross_entropy(logits.float(), targets[mask], reduction="sum")
-        return loss, mask.sum()
+        loss = LOSS_IMPLS[self.loss_impl](h, head.weight, targets, getattr(head, "bias", None), softcap)
+        return loss, (targets != -100).sum()
 
     supports_shared_prefix = True
 

@@ -6,12 +6,14 @@ The families with their own knowledge subclass these: `t5.py` (mT5/T5/byT5), `mb
 
 from __future__ import annotations
 
+from functools import lru_cache  # keyed by model class (a few, alive anyway): no backbone is kept
 
 import torch
 import torch.nn.functional as F
 
 from xlgen import languages
 from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, memoized, register_family, unwrap
+from xlgen.perf.losses import LOSS_IMPLS
 from xlgen.tasks.base import Example, Task
 
 
@@ -33,6 +35,64 @@ def decoder_inputs_from_labels(model, labels: torch.Tensor) -> torch.Tensor:
     from transformers.models.bart.modeling_bart import shift_tokens_right
 
     return shift_tokens_right(labels, inner.config.pad_token_id, inner.config.decoder_start_token_id)
+
+
+def decoder_hidden_states(model, input_ids, attention_mask, decoder_input_ids):
+    """The decoder's last hidden states exactly as the LM head receives them (T5 with tied embeddings: rescaled), so the
+    loss can apply the head chunk by chunk. Under PEFT prompt tuning the learned prompt is prepended to the encoder
+    input, as PEFT's own forward does. Returns None where a wrapper changes the forward in a way not reproduced here
+    (PEFT prefix tuning), and the caller takes the model's own logits."""
+    inner = unwrap(model)
+    peft_cfg = getattr(model, "active_peft_config", None)
+    kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if peft_cfg is not None and peft_cfg.is_prompt_learning:
+        if str(getattr(peft_cfg.peft_type, "value", peft_cfg.peft_type)) not in ("PROMPT_TUNING", "P_TUNING"):
+            return None
+        n = input_ids.shape[0]
+        embeds = model.word_embeddings(input_ids)
+        prompts = model.get_prompt(batch_size=n).to(embeds.dtype)[:, : peft_cfg.num_virtual_tokens]
+        kwargs = {"inputs_embeds": torch.cat([prompts, embeds], dim=1),
+                  "attention_mask": torch.cat([attention_mask.new_ones(n, prompts.shape[1]), attention_mask], dim=1)}
+    if hasattr(inner, "encoder") and hasattr(inner, "decoder") and hasattr(inner, "model_dim"):  # T5 family
+        encoded = inner.encoder(**kwargs).last_hidden_state
+        hidden = inner.decoder(input_ids=decoder_input_ids, encoder_hidden_states=encoded, encoder_attention_mask=kwargs["attention_mask"]).last_hidden_state
+        if _rescales_output(inner):
+            hidden = hidden * (inner.model_dim**-0.5)
+        return hidden
+    body = getattr(inner, inner.base_model_prefix, None)
+    if body is None or body is inner:
+        return None
+    return body(decoder_input_ids=decoder_input_ids, use_cache=False, **kwargs).last_hidden_state
+
+
+@lru_cache(maxsize=None)
+def _rescaling_rule(cls) -> str:
+    """How this T5-like class rescales the decoder output before its head, read from the class's own forward so the
+    loss follows the installed transformers exactly: "flag" (`config.scale_decoder_outputs`, T5 in transformers 5.2x),
+    "tied" (when embeddings are tied: older T5, umT5, LongT5) or "never" (MT5 in transformers 5)."""
+    import inspect
+
+    try:
+        src = inspect.getsource(cls.forward)
+    except (OSError, TypeError):
+        return "tied"
+    if "model_dim**-0.5" not in src:
+        return "never"
+    return "flag" if "scale_decoder_outputs" in src else "tied"
+
+
+def _rescales_output(inner) -> bool:
+    rule = _rescaling_rule(type(inner))
+    if rule == "flag":
+        return bool(getattr(inner.config, "scale_decoder_outputs", False))
+    return rule == "tied" and bool(inner.config.tie_word_embeddings)
+
+
+def output_head(model) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The LM head's weight and bias (mBART and Marian add a `final_logits_bias` buffer to the projection)."""
+    inner = unwrap(model)
+    bias = getattr(inner, "final_logits_bias", None)
+    return inner.get_output_embeddings().weight, (bias.reshape(-1) if bias is not None else None)
 
 
 # ZmBART (Maurya et al. 2021) trains the encoder only: the decoder keeps generating every pretraining language.
@@ -112,32 +172,50 @@ class Seq2SeqBackbone(Backbone):
     def source_prefix(self, target_lang: str) -> tuple[int, ...]:
         return ()
 
-    def collate(self, items: list[Encoded], device) -> dict[str, torch.Tensor]:
-        n = len(items)
-        src_len = max(len(it.input_ids) for it in items)
+    def collate(self, items: list[Encoded], device, shape=None) -> dict[str, torch.Tensor]:
+        """`shape` (a `xlgen.perf.buckets.BatchShape`) pads to a bucket: longer rows, and extra rows whose labels are
+        all ignored (their first token is attended, so attention over them stays finite)."""
+        n = max(len(items), shape.rows if shape else 0)
+        src_len = max([len(it.input_ids) for it in items] + ([shape.source] if shape else []))
         input_ids = torch.full((n, src_len), self.pad_id, dtype=torch.long)
         attention = torch.zeros((n, src_len), dtype=torch.long)
+        attention[len(items) :, 0] = 1
         for i, it in enumerate(items):
             input_ids[i, : len(it.input_ids)] = torch.tensor(it.input_ids)
             attention[i, : len(it.input_ids)] = 1
         batch = {"input_ids": input_ids, "attention_mask": attention}
-        tgt_len = max(len(it.labels) for it in items)
+        tgt_len = max([len(it.labels) for it in items] + ([shape.target] if shape and items[0].labels else []))
         if tgt_len:
             labels = torch.full((n, tgt_len), -100, dtype=torch.long)
             for i, it in enumerate(items):
                 labels[i, : len(it.labels)] = torch.tensor(it.labels)
             batch["labels"] = labels
+            if n > len(items):
+                # mBART builds decoder inputs around each row's last label token: padding rows need one. They get
+                # an end-of-sequence token there, used for the decoder inputs only (their labels stay ignored).
+                decoder_labels = labels.clone()
+                decoder_labels[len(items) :, 0] = self.eos_id
+                batch["decoder_labels"] = decoder_labels
         return {k: v.to(device) for k, v in batch.items()}
 
+    # How the loss goes through the output layer: "chunked" (xlgen.perf.losses, never every position's logits at once),
+    # "liger" (Liger-Kernel, CUDA) or "plain" (the model's own logits). Set from `train.loss_impl`.
+    loss_impl = "chunked"
+
     def loss(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        # Every decoder position but padding carries a label, and length-grouped batches have little padding, so the
-        # full logits are computed (unlike decoder-only prompts, where most positions carry none).
         # Decoder inputs are built here rather than by passing `labels`: given labels, the model would also compute
         # its own mean loss over the full vocabulary, a second softmax over 250k logits per target token, unused.
         labels = batch["labels"]
-        decoder_input_ids = decoder_inputs_from_labels(model, labels)
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
+        decoder_input_ids = decoder_inputs_from_labels(model, batch.get("decoder_labels", labels))
+        hidden = None
+        if self.loss_impl != "plain":
+            hidden = decoder_hidden_states(model, batch["input_ids"], batch["attention_mask"], decoder_input_ids)
+        if hidden is None:
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids).logits
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
+        else:
+            weight, bias = output_head(model)
+            loss = LOSS_IMPLS[self.loss_impl](hidden, weight, labels, bias)
         return loss, (labels != -100).sum()
 
     def generation_kwargs(self, target_lang: str) -> dict:

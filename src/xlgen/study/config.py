@@ -36,7 +36,11 @@ class ExecutorConfig:
     # ray local cluster: CPUs it may use (None: all).
     num_cpus: int | None = None
     cpus_per_run: float = 1.0
+    # ray: a fraction packs several runs on one GPU (0.5: two per GPU). The paper's 4,000-token batches cannot fill a
+    # large GPU alone; runs packed side by side fill each other's idle time (BENCHMARKS.md, "Several runs on one GPU").
     gpus_per_run: float = 0.0
+    # local: runs at once, each in its own process on this machine's device (2: two runs share the GPU).
+    parallel_runs: int = 1
 
 
 @typed_config

@@ -42,6 +42,7 @@ def run_job(job: Job, progress: bool = False) -> dict:
     if finished(run_dir):
         return {"status": "done", "results": read_json(run_dir / "results.json"), "resumed": False, "executed": False}
     t0 = time.time()
+    timing = {"started": t0, "pid": os.getpid()}
     try:
         if job.runner:
             import importlib
@@ -56,28 +57,63 @@ def run_job(job: Job, progress: bool = False) -> dict:
         else:
             results = train(from_dict(RunConfig, job.config), progress=progress)
         (run_dir / "failed.json").unlink(missing_ok=True)
-        return {"status": "done", "results": results, "resumed": resumable, "executed": True, "seconds": time.time() - t0}
+        return {"status": "done", "results": results, "resumed": resumable, "executed": True, "seconds": time.time() - t0, **timing}
     except Exception as e:  # any failure of one run is data for the study, not a crash of it
         error = f"{type(e).__name__}: {e}"
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run_dir / "failed.json", {"error": error, "traceback": traceback.format_exc()})
-        return {"status": "failed", "error": error, "executed": True, "seconds": time.time() - t0}
+        return {"status": "failed", "error": error, "executed": True, "seconds": time.time() - t0, **timing}
     finally:
         gc.collect()
 
 
 class LocalExecutor:
-    """One run after another in this process: the default, and all a CPU needs."""
+    """Runs on this machine: one after another in this process (the default, and all a CPU needs), or
+    `parallel_runs` at a time, each in a process of its own sharing the device (a GPU that one run cannot fill)."""
 
     def __init__(self, cfg, progress: bool = True):
         self.progress = progress
+        self.parallel = max(1, int(getattr(cfg, "parallel_runs", 1) or 1))
+        self.pool = None  # started on first use, kept across the protocol's rounds
 
     def run(self, jobs: list[Job], on_done: Callable[[Job, dict], None]) -> None:
-        for job in jobs:
-            on_done(job, run_job(job, progress=self.progress))
+        if self.parallel == 1:
+            for job in jobs:
+                on_done(job, run_job(job, progress=self.progress))
+            return
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        if self.pool is None:
+            # spawn, not fork: a forked child of a process that has touched CUDA cannot use it. Each worker takes an
+            # even share of the CPU threads so k runs do not oversubscribe the cores.
+            threads = max(1, (os.cpu_count() or 1) // self.parallel)
+            self.pool = ProcessPoolExecutor(self.parallel, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init, initargs=(threads,))
+        pending = {self.pool.submit(run_job, job, False): job for job in jobs}
+        broken = False
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as e:  # the worker died (OOM kill): record, go on with a fresh pool next round
+                    result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "executed": True}
+                    broken = True
+                on_done(job, result)
+        if broken:
+            self.close()
 
     def close(self) -> None:
-        pass
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 class RayExecutor:

@@ -116,7 +116,8 @@ class Study:
 
         def on_done(job: Job, result: dict) -> None:
             append_jsonl(log, {"invocation": inv, "run": job.name, "run_dir": job.run_dir, "status": result["status"],
-                               "executed": result.get("executed", False), "resumed": result.get("resumed", False), "error": result.get("error")})
+                               "executed": result.get("executed", False), "resumed": result.get("resumed", False), "error": result.get("error"),
+                               **{k: result[k] for k in ("started", "seconds", "pid") if k in result}})
             if progress:
                 print(f"[xlgen] study: {job.name}: {result['status']}" + (f" ({result.get('error')})" if result["status"] != "done" else ""), flush=True)
 
