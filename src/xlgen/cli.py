@@ -67,6 +67,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--xquad-filter", action="store_true", help="the paper's XQuAD filter (no digits, answer in the target language)")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--num-beams", type=int, default=1)
+    _add_guard_args(p)
     p.add_argument("--out", default=None, help="directory for metrics.json and predictions/<lang>.jsonl")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
@@ -100,6 +101,22 @@ def _translation_mode(args, cfg):
     return translator, cache, normalize_language(src, context="--source-lang")
 
 
+def _add_guard_args(p) -> None:
+    p.add_argument("--guard", default=None, help="language guards, e.g. span+script (span, script, prior, rerank; none: off); default: the run's generate.guard")
+    p.add_argument("--guard-option", action="append", default=[], metavar="KEY=VALUE", help="generate.guard_options field, e.g. prior_strength=2 (repeatable)")
+
+
+def _apply_guard_args(cfg, args) -> None:
+    from xlgen.config import GuardOptions, apply_overrides, from_dict, to_dict
+    from xlgen.guards import guard_names
+
+    if args.guard is not None:
+        cfg.generate.guard = guard_names(args.guard)
+    if args.guard_option:
+        data = apply_overrides(to_dict(cfg.generate.guard_options), args.guard_option)
+        cfg.generate.guard_options = from_dict(GuardOptions, data, "--guard-option")
+
+
 def _model_config_for(model: str):
     """A run directory brings its own model settings (family, prompt); anything else gets the defaults."""
     from xlgen.config import ModelConfig, RunConfig, load_config
@@ -117,7 +134,7 @@ def _model_config_for(model: str):
 
 def cmd_evaluate(args) -> int:
     from xlgen.backbones import load_backbone
-    from xlgen.config import DatasetSpec
+    from xlgen.config import DatasetSpec, to_dict
     from xlgen.data import load_run_data
     from xlgen.evaluate import evaluate_split, summarize
     from xlgen.io import atomic_write_json, ensure_writable_dir
@@ -147,6 +164,7 @@ def cmd_evaluate(args) -> int:
     if args.max_new_tokens:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
+    _apply_guard_args(cfg, args)
     out = ensure_writable_dir(args.out) if args.out else None
     device = resolve_device(args.device)
     task = get_task(cfg.task)
@@ -166,6 +184,8 @@ def cmd_evaluate(args) -> int:
               "summary": summarize(results, task.primary_metric, scores or None)}
     if translation is not None:
         report.update(mode=args.mode, translator=translation[0].fingerprint(), source_lang=translation[2], project_answers=args.project_answers)
+    if cfg.generate.guard:
+        report["guard"] = {"names": cfg.generate.guard, "options": to_dict(cfg.generate.guard_options)}
     if out:
         atomic_write_json(out / "metrics.json", report)
     print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -181,6 +201,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--output", default="-", help="JSONL output file; - for stdout")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--num-beams", type=int, default=1)
+    _add_guard_args(p)
     p.add_argument("--device", default="auto")
 
 
@@ -231,6 +252,7 @@ def cmd_generate(args) -> int:
     if args.max_new_tokens:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
+    _apply_guard_args(cfg, args)
     device = resolve_device(args.device)
     task = get_task(cfg.task)
     backbone = load_backbone(cfg.model, device)

@@ -276,6 +276,21 @@ class TrainConfig:
 
 
 @typed_config
+class GuardOptions:
+    """Settings of the decoding-time language guards (xlgen.guards); each field is read by one guard only."""
+
+    # prior: strength λ of the added per-token log-ratio of target- vs source-language frequency.
+    prior_strength: float = 1.0
+    # prior: the language the model was adapted on (the frequencies the target's are compared with).
+    prior_source: str = "en"
+    # prior: raw text per language, overriding the built-in table (paths with ${XLGEN_DATA} and {lang}).
+    prior_corpora: dict[str, ListOf[str]] = field(default_factory=dict)
+    # rerank: candidates per input (branches from the best first tokens) and the weight of the language-ID term.
+    rerank_candidates: int = 4
+    rerank_weight: float = 1.0
+
+
+@typed_config
 class GenerateConfig:
     # None: the task's default (32 tokens for QA, 128 for summarization).
     max_new_tokens: int | None = None
@@ -284,6 +299,9 @@ class GenerateConfig:
     # every weight once whatever the batch, so large batches are nearly free per step, on CPU as on GPU.
     max_tokens: int = 24_000
     max_batch_size: int = 96
+    # Decoding-time language guards, composable (xlgen.guards): span | script | prior | rerank; [] = plain decoding.
+    guard: ListOf[str] = field(default_factory=list)
+    guard_options: GuardOptions = field(default_factory=GuardOptions)
 
 
 @typed_config

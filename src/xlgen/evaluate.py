@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
+from xlgen.guards import GuardSet, build_guards
 from xlgen.io import append_jsonl, atomic_write_jsonl
 from xlgen.metrics import remove_rudiments
 from xlgen.perf.precision import WorkingWeights
@@ -39,24 +40,32 @@ def generate(
     progress: bool = True,
 ) -> list[Generation]:
     """Greedy (or beam) generation, batched by sorted input length with a token budget; outputs in input order.
-    Decoder-only inputs that share their body (the questions about one paragraph) share its computation."""
+    Decoder-only inputs that share their body (the questions about one paragraph) share its computation; language
+    guards (`gen.guard`, xlgen.guards) constrain or rerank what is generated."""
     encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
     specials = backbone.special_tokens()
+    guards = build_guards(gen, backbone, task, target_lang)
     out = []
-    for ids in generate_ids(backbone, model, encoded, target_lang, gen, max_new, device=device, precision=precision, desc=desc, progress=progress):
+    for ids in generate_ids(backbone, model, encoded, target_lang, gen, max_new, device=device, precision=precision, desc=desc, progress=progress,
+                            guards=guards, examples=examples):
         raw = backbone.decode(ids)
         out.append(Generation(raw=raw, prediction=remove_rudiments(raw, extra=specials)))
     return out
 
 
 def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: GenerateConfig, max_new: int, *, device="cpu", precision: str = "fp32",
-                 desc: str = "generate", progress: bool = True) -> list[list[int]]:
-    """The generated token ids of encoded inputs, in input order (the part of `generate` that runs the model)."""
+                 desc: str = "generate", progress: bool = True, guards: GuardSet | None = None, examples: list[Example] | None = None) -> list[list[int]]:
+    """The generated token ids of encoded inputs, in input order (the part of `generate` that runs the model).
+    Language guards (`guards`, built for `examples`, the inputs of `encoded`) act as logits processors; a reranker
+    generates `copies` candidates per input and keeps one."""
     out: list[list[int] | None] = [None] * len(encoded)
-    shared = _can_share_prefix(backbone, model, encoded, gen)
-    batches = _shared_prefix_batches(encoded, gen) if shared else token_budget_batches(
-        [(len(e.input_ids), 0) for e in encoded], gen.max_tokens, batch_cost=lambda c: len(c) * max(x[0] for x in c), max_batch_size=gen.max_batch_size, descending=True
+    copies = guards.copies if guards else 1
+    specials = backbone.special_tokens() if guards else []
+    shared = _can_share_prefix(backbone, model, encoded, gen, copies)
+    batches = _shared_prefix_batches(encoded, gen, copies) if shared else token_budget_batches(
+        [(len(e.input_ids), 0) for e in encoded], gen.max_tokens, batch_cost=lambda c: copies * len(c) * max(x[0] for x in c),
+        max_batch_size=max(gen.max_batch_size // copies, 1), descending=True,
     )
     was_training = model.training
     model.eval()
@@ -67,10 +76,15 @@ def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: Gene
     with torch.no_grad(), autocast, (weights.swapped() if weights else nullcontext()):
         for idx in tqdm(batches, desc=desc, unit="batch", disable=not progress, leave=False):
             items = [encoded[i] for i in idx]
+            batch_guards = guards.for_batch([examples[i] for i in idx], gen.num_beams) if guards else None
+            extra = {"logits_processor": batch_guards.logits_processor} if guards else {}
             if shared:
-                rows = backbone.generate_shared(model, items, target_lang, max_new, device)
+                rows = backbone.generate_shared(model, items, target_lang, max_new, device, copies=copies, **extra)
             else:
-                rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams)
+                items = [it for it in items for _ in range(copies)]
+                rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams, **extra)
+            if batch_guards:
+                rows = batch_guards.select(rows, lambda ids: remove_rudiments(backbone.decode(ids), extra=specials))
             for i, ids in zip(idx, rows):
                 out[i] = ids
     if was_training:
@@ -78,17 +92,20 @@ def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: Gene
     return out  # type: ignore[return-value]
 
 
-def _can_share_prefix(backbone, model, encoded, gen) -> bool:
-    """Share prefixes only where it pays (several inputs with one body) and is exact (greedy, and the model as adapted
-    allows it: see `Backbone.can_share_prefix`)."""
+def _can_share_prefix(backbone, model, encoded, gen, copies: int = 1) -> bool:
+    """Share prefixes only where it pays (several inputs with one body, or several candidates per input) and is
+    exact (greedy, and the model as adapted allows it: see `Backbone.can_share_prefix`)."""
     if gen.num_beams != 1 or not backbone.can_share_prefix(model):
         return False
+    if copies > 1:
+        return True
     prefixes = [tuple(e.input_ids[: e.shared_prefix]) for e in encoded if e.shared_prefix]
     return len(set(prefixes)) < len(prefixes)
 
 
-def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
-    """Whole groups of rows sharing a prefix, packed into batches under the token budget, longest prefixes first."""
+def _shared_prefix_batches(encoded, gen, copies: int = 1) -> list[list[int]]:
+    """Whole groups of rows sharing a prefix, packed into batches under the token budget, longest prefixes first.
+    Each input becomes `copies` rows (candidates of a reranker)."""
     groups: dict[tuple, list[int]] = {}
     for i, e in enumerate(encoded):
         groups.setdefault(tuple(e.input_ids[: e.shared_prefix]), []).append(i)
@@ -97,7 +114,7 @@ def _shared_prefix_batches(encoded, gen) -> list[list[int]]:
     for rows in order:
         p = encoded[rows[0]].shared_prefix
         s = max(len(encoded[i].input_ids) - encoded[i].shared_prefix for i in rows)
-        n = len(current) + len(rows)
+        n = (len(current) + len(rows)) * copies
         if current and (n * (max(p_len, p) + max(s_len, s)) > gen.max_tokens or n > gen.max_batch_size):
             batches.append(current)
             current, p_len, s_len = [], 0, 0

@@ -153,7 +153,8 @@ class Backbone:
         The count stays a tensor: reading it out would synchronize with the GPU and break a compiled graph."""
         raise NotImplementedError
 
-    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
+    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int, logits_processor=None) -> list[list[int]]:
+        """Generated ids per row; `logits_processor` (a transformers LogitsProcessorList: language guards) is passed on."""
         raise NotImplementedError
 
     # Families that can compute a prefix shared by several inputs once (see CausalBackbone) override this.

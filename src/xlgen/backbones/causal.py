@@ -179,13 +179,16 @@ class CausalBackbone(Backbone):
     supports_shared_prefix = True
 
     @torch.no_grad()
-    def generate_shared(self, model, items: list[Encoded], target_lang: str, max_new_tokens: int, device) -> list[list[int]]:
+    def generate_shared(self, model, items: list[Encoded], target_lang: str, max_new_tokens: int, device, copies: int = 1, logits_processor=None) -> list[list[int]]:
         """Greedy generation where rows that start with the same prefix (a paragraph asked several questions) compute
         it once: the distinct prefixes are prefilled as a left-padded batch, their cache rows are repeated for the
         rows that share them, and `generate` continues from that cache with each row's own suffix.
 
         Rows are laid out as [left padding][prefix][padding][suffix]; padding is masked and position ids come from
         the attention mask, so every row sees the positions it would see alone.
+
+        With `copies` > 1 (candidates of a reranker, xlgen.guards.rerank) each item becomes that many adjacent rows:
+        its suffix is prefilled once too, and only the decoding runs per copy.
         """
         keys = [tuple(it.input_ids[: it.shared_prefix]) for it in items]
         distinct = list(dict.fromkeys(keys))
@@ -211,19 +214,27 @@ class CausalBackbone(Backbone):
             mask[r, :p_len] = pre_mask[group[r]].cpu()
             ids[r, p_len + s_len - len(suffix) :] = torch.tensor(suffix)
             mask[r, p_len + s_len - len(suffix) :] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        if copies > 1:
+            if s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                causal_body(model)(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions[:, p_len:-1], past_key_values=cache, use_cache=True)
+            cache.batch_select_indices(torch.arange(n, device=device).repeat_interleave(copies))
+            ids, mask = ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0)
         out = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
+            input_ids=ids,
+            attention_mask=mask,
             past_key_values=cache,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
+            logits_processor=logits_processor,
         )
         return out[:, p_len + s_len :].tolist()
 
     @torch.no_grad()
-    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
+    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int, logits_processor=None) -> list[list[int]]:
         out = model.generate(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
@@ -232,6 +243,7 @@ class CausalBackbone(Backbone):
             do_sample=False,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
+            logits_processor=logits_processor,
         )
         return out[:, batch["input_ids"].shape[1] :].tolist()
 

@@ -222,13 +222,14 @@ class Seq2SeqBackbone(Backbone):
         return {}
 
     @torch.no_grad()
-    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int) -> list[list[int]]:
+    def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int, logits_processor=None) -> list[list[int]]:
         out = model.generate(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
             max_new_tokens=max_new_tokens,
             num_beams=num_beams,
             do_sample=False,
+            logits_processor=logits_processor,
             **self.generation_kwargs(target_lang),
         )
         # Drop the decoder start token; the forced language code (if any) stays and is removed before scoring.

@@ -105,3 +105,17 @@ class LangCorrect(Metric):
 
     def score(self, predictions: list[str], references: list[list[str]], lang: str) -> dict[str, float]:
         return {"lang_correct": language_correct_rate(predictions, lang)}
+
+
+def target_language_probability(texts: list[str], lang: str, k: int = 5) -> list[float]:
+    """fastText's probability that each text is in `lang` (0 when `lang` is not among its k best; empty text: 0).
+    Used to rerank candidate outputs (xlgen.guards.rerank)."""
+    detector = _detector()
+    out = []
+    for text in texts:
+        if not text or text.isspace():
+            out.append(0.0)
+            continue
+        found = detector.detect(" ".join(text.split()), model="lite", k=k)
+        out.append(max((float(r["score"]) for r in found if same_language(r["lang"], lang)), default=0.0))
+    return out

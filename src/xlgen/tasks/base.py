@@ -38,6 +38,8 @@ class Task:
     default_max_new_tokens: int = 64
     # The registered metric that scores this task (xlgen.metrics); its primary measure is what a study selects on.
     metric: str = ""
+    # Whether the output is a span of the input (extractive QA): the span guard (xlgen.guards) needs it.
+    extractive: bool = False
 
     def __init__(self, cfg: TaskConfig):
         self.cfg = cfg

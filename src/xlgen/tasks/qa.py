@@ -67,6 +67,7 @@ class QATask(Task):
     instruction = "Answer"
     default_max_new_tokens = 32
     metric = "squad"
+    extractive = True  # the answer is a span of the input (xlgen.guards.span relies on it)
 
     def load_file(self, path: Path, lang: str) -> list[Example]:
         return read_squad_file(path, lang)

@@ -1,0 +1,111 @@
+"""What every guard shares: the context it is built from, the registry, and Hugging Face logits-processor bases that
+know where the generated part of a row starts and which input a row belongs to.
+
+A guard is built once per (model, target language) and holds its precomputed tables (masks, priors); for each
+generation batch it hands `generate` a `transformers.LogitsProcessor`. Processors see every row of the batch: with
+`copies` candidates per input (rerank) or beams, the rows of one input are adjacent, so row r belongs to input
+r // rows_per_example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessor
+
+from xlgen.config import GuardOptions
+from xlgen.registry import Registry
+
+
+@dataclass
+class GuardContext:
+    tokenizer: object
+    vocab: object  # xlgen.guards.vocab.Vocab
+    task: object
+    target_lang: str
+    options: GuardOptions
+    eos_id: int
+    pad_id: int
+    # Decoder positions the family fills before the output proper: mBART/NLLB force the target-language code as the
+    # first generated token, and no guard may mask it.
+    n_forced: int = 0
+
+
+class Guard:
+    name: str = ""
+    # Application order, whatever the order the user listed: additive priors (0), then masks (1), then the reranker,
+    # which branches on and scores the final distribution (2).
+    stage: int = 1
+    # Candidates generated per input (only the reranker asks for more than one).
+    copies: int = 1
+
+    def __init__(self, ctx: GuardContext):
+        self.ctx = ctx
+
+    def processor(self, examples: list, rows_per_example: int) -> LogitsProcessor:
+        raise NotImplementedError
+
+
+GUARDS = Registry("guard", "generate.guard")
+register_guard = GUARDS.register
+
+
+class GuardProcessor(LogitsProcessor):
+    """A logits processor that acts on generated positions only (not on the prompt or a forced language code)."""
+
+    def __init__(self, ctx: GuardContext):
+        self.ctx = ctx
+        self.start: int | None = None
+
+    def generated(self, input_ids: torch.LongTensor) -> torch.LongTensor | None:
+        """The generated tokens of every row, or None while the family still forces its own tokens. The first call
+        comes right after the prompt (decoder-only) or the decoder start token (encoder-decoder)."""
+        if self.start is None:
+            self.start = input_ids.shape[1] + self.ctx.n_forced
+        if input_ids.shape[1] < self.start:
+            return None
+        return input_ids[:, self.start :]
+
+    def finished(self, gen: torch.LongTensor) -> torch.Tensor:
+        """Rows that already emitted end-of-sequence (generate pads them from then on; guards leave them alone)."""
+        return (gen == self.ctx.eos_id).any(dim=-1)
+
+    def keep_eos_alive(self, scores: torch.Tensor) -> torch.Tensor:
+        """A row whose every token is masked (guards composed into an empty set) ends instead of emitting garbage."""
+        dead = ~torch.isfinite(scores).any(dim=-1)
+        if dead.any():
+            scores[dead, self.ctx.eos_id] = 0.0
+        return scores
+
+
+def fit(vec: torch.Tensor, width: int, fill) -> torch.Tensor:
+    """A per-token vector sized to the model's output width (embedding tables are often padded past the tokenizer)."""
+    if vec.shape[-1] == width:
+        return vec
+    if vec.shape[-1] > width:
+        return vec[..., :width]
+    pad = torch.full((*vec.shape[:-1], width - vec.shape[-1]), fill, dtype=vec.dtype, device=vec.device)
+    return torch.cat([vec, pad], dim=-1)
+
+
+class MaskProcessor(GuardProcessor):
+    """Masks (-inf) every token `allowed(gen, rows)` disallows, on unfinished rows. `allowed` returns a bool vector
+    over the vocabulary (the same for every row) or a (rows, vocab) matrix."""
+
+    def __init__(self, ctx: GuardContext, allowed: Callable[[torch.LongTensor, list[int]], torch.Tensor]):
+        super().__init__(ctx)
+        self.allowed = allowed
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        gen = self.generated(input_ids)
+        if gen is None:
+            return scores
+        rows = (~self.finished(gen)).nonzero().flatten().tolist()
+        if not rows:
+            return scores
+        allowed = fit(self.allowed(gen, rows).to(scores.device), scores.shape[-1], False)
+        scores = scores.clone()
+        scores[rows] = scores[rows].masked_fill(~allowed, float("-inf"))  # a vector broadcasts over the rows
+        return self.keep_eos_alive(scores)

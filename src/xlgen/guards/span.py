@@ -1,0 +1,146 @@
+"""Span guard: for extractive tasks the output must be a span of the input, so the answer cannot leave the
+paragraph's language.
+
+Constrained decoding over the input text: after each token the guard knows every place in the paragraph where the
+output so far could be copied from, and allows only the tokens that continue one of them (and end-of-sequence, once
+something was copied). Matching is on characters, not on the paragraph's own token ids: an answer tokenized alone
+often splits differently from the same words inside the paragraph (" Paris" vs "Paris", Chinese words merged with
+their neighbours), and the model was trained on answers tokenized alone. Whitespace runs in the paragraph count as
+one space, and the first token's leading space is optional (the model writes " " + answer; the span may start
+mid-word in scripts without spaces).
+
+transformers' `PrefixConstrainedLogitsProcessor` takes the same kind of callback but calls it once per row for a
+list of ids; this guard builds one boolean matrix per step for the whole batch instead, which matters with a 262k
+vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from xlgen.errors import XlgenError
+from xlgen.guards.base import Guard, MaskProcessor, register_guard
+from xlgen.guards.vocab import Vocab
+
+START = None  # nothing copied yet: any place in the paragraph may begin the span
+DEAD = frozenset()
+
+
+class SpanTables:
+    """Token ids by text (exact, and without leading whitespace for the first token), once per vocabulary."""
+
+    def __init__(self, vocab: Vocab):
+        self.exact: dict[str, list[int]] = {}
+        self.stripped: dict[str, list[int]] = {}
+        self.blank: list[int] = []
+        for i, t in enumerate(vocab.texts):
+            if t is None:
+                continue
+            self.exact.setdefault(t, []).append(i)
+            s = t.lstrip()
+            if s:
+                self.stripped.setdefault(s, []).append(i)
+            else:
+                self.blank.append(i)
+        self.max_exact = max(map(len, self.exact), default=1)
+        self.max_stripped = max(map(len, self.stripped), default=1)
+
+
+def span_tables(vocab: Vocab) -> SpanTables:
+    if "span" not in vocab.cache:
+        vocab.cache["span"] = SpanTables(vocab)
+    return vocab.cache["span"]
+
+
+class SpanIndex:
+    """The copy automaton of one input text: states are the sets of text positions where the output so far ends."""
+
+    def __init__(self, text: str, vocab: Vocab, tables: SpanTables):
+        self.text = " ".join(text.split())
+        self.vocab, self.tables = vocab, tables
+        self._at: dict[int, list[int]] = {}
+        self._start: list[int] | None = None
+
+    def start_ids(self) -> list[int]:
+        """Tokens that may begin a span: whose text, leading whitespace removed, occurs somewhere in the input."""
+        if self._start is None:
+            text, table, found = self.text, self.tables.stripped, set()
+            longest = self.tables.max_stripped
+            for p in range(len(text)):
+                for end in range(p + 1, min(p + longest, len(text)) + 1):
+                    ids = table.get(text[p:end])
+                    if ids:
+                        found.update(ids)
+            self._start = sorted(found) + self.tables.blank
+        return self._start
+
+    def ids_at(self, p: int) -> list[int]:
+        """Tokens whose text matches the input at position p."""
+        if p not in self._at:
+            text, table, ids = self.text, self.tables.exact, []
+            for end in range(p + 1, min(p + self.tables.max_exact, len(text)) + 1):
+                ids += table.get(text[p:end], ())
+            self._at[p] = ids
+        return self._at[p]
+
+    def step(self, state, token: int):
+        t = self.vocab.texts[token] if token < self.vocab.size else None
+        if t is None:
+            return DEAD
+        if state is START:
+            s = t.lstrip()
+            if not s:
+                return START
+            ends, p = set(), self.text.find(s)
+            while p >= 0:
+                ends.add(p + len(s))
+                p = self.text.find(s, p + 1)
+            return frozenset(ends)
+        return frozenset(p + len(t) for p in state if self.text.startswith(t, p))
+
+    def allowed(self, state, eos_id: int) -> list[int]:
+        if state is START:
+            return self.start_ids()
+        ids = [eos_id]
+        for p in state:
+            ids += self.ids_at(p)
+        return ids
+
+
+@register_guard("span")
+class SpanGuard(Guard):
+    stage = 1
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        if not getattr(ctx.task, "extractive", False):
+            raise XlgenError(f"generate.guard: span needs an extractive task (qa); task {ctx.task.name!r} is not")
+        self.tables = span_tables(ctx.vocab)
+        self._indexes: dict[str, SpanIndex] = {}
+
+    def index(self, text: str) -> SpanIndex:
+        if text not in self._indexes:
+            if len(self._indexes) > 4096:  # inputs of one evaluation; bounded for long-running callers
+                self._indexes.clear()
+            self._indexes[text] = SpanIndex(text, self.ctx.vocab, self.tables)
+        return self._indexes[text]
+
+    def processor(self, examples, rows_per_example):
+        indexes = [self.index(ex.input) for ex in examples]
+        states: dict[tuple[int, tuple[int, ...]], object] = {}
+
+        def state_of(i: int, seq: tuple[int, ...]):
+            key = (i, seq)
+            if key not in states:
+                states[key] = START if not seq else indexes[i].step(state_of(i, seq[:-1]), seq[-1])
+            return states[key]
+
+        def allowed(gen: torch.LongTensor, rows: list[int]) -> torch.Tensor:
+            mask = torch.zeros((len(rows), self.ctx.vocab.size), dtype=torch.bool)
+            seqs = gen.tolist()
+            for k, r in enumerate(rows):
+                i = r // rows_per_example
+                mask[k, indexes[i].allowed(state_of(i, tuple(seqs[r])), self.ctx.eos_id)] = True
+            return mask
+
+        return MaskProcessor(self.ctx, allowed)

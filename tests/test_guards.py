@@ -1,0 +1,303 @@
+"""Language guards (xlgen.guards): each on synthetic logits where that is the precise check (the span guard only ever
+emits input spans, the script guard never emits a masked token), and end to end on tiny real models."""
+
+import json
+
+import numpy as np
+import pytest
+import regex
+import torch
+
+from xlgen.backbones import load_backbone
+from xlgen.config import DatasetSpec, GenerateConfig, GuardOptions, ModelConfig, TaskConfig
+from xlgen.errors import XlgenError
+from xlgen.evaluate import generate
+from xlgen.guards import build_guards, guard_label, guard_names
+from xlgen.guards.base import GuardContext
+from xlgen.guards.intervals import bootstrap_means, paired_difference
+from xlgen.guards.prior import PriorGuard, log_ratio
+from xlgen.guards.rerank import BranchAndScore, RerankGuard
+from xlgen.guards.script import ScriptGuard, language_scripts
+from xlgen.guards.span import SpanGuard
+from xlgen.guards.vocab import token_texts, vocab_of
+from xlgen.tasks import Example, get_task
+from xlgen.testing import tiny_model
+
+PARAGRAPH = "Der Rhein fließt durch Basel und Köln, bevor er   in die Nordsee mündet. Москва liegt nicht am Rhein."
+
+
+@pytest.fixture(scope="module")
+def causal():
+    return load_backbone(ModelConfig(name=str(tiny_model("causal")), max_input_length=96))
+
+
+def ctx_for(backbone, lang, task="qa", **options):
+    tok = backbone.tokenizer
+    return GuardContext(tokenizer=tok, vocab=vocab_of(tok), task=get_task(TaskConfig(name=task)), target_lang=lang,
+                        options=GuardOptions(**options), eos_id=backbone.eos_id, pad_id=backbone.pad_id)
+
+
+def run_processor(proc, steps, rows, width, seed, start_len=5):
+    """Greedy decoding of random logits through a processor: the tokens it lets through, per row."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.zeros((rows, start_len), dtype=torch.long)
+    for _ in range(steps):
+        scores = torch.randn((rows, width), generator=g) * 3
+        out = proc(ids, scores)
+        ids = torch.cat([ids, out.argmax(-1, keepdim=True)], dim=1)
+    return ids[:, start_len:]
+
+
+# ---- vocabulary texts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["causal", "mt5", "mbart50", "marian", "byt5"])
+def test_vocab_texts_match_the_decoder(family):
+    """The fast string maps give, for every token, what decoding it after another token adds (leading space kept)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model(family)))
+    texts = token_texts(tok)
+    assert len(texts) == len(tok)
+    anchor = tok("a", add_special_tokens=False)["input_ids"][-1]
+    checked = 0
+    for i, t in enumerate(texts):
+        if t is None:
+            continue
+        both = tok.decode([anchor, i], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        alone = tok.decode([anchor], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        assert both[len(alone):] == t, (i, t, both)
+        checked += 1
+    assert checked > 0.5 * len(texts) or family == "byt5"
+    assert all(texts[i] is None for i in tok.all_special_ids)
+
+
+# ---- script -----------------------------------------------------------------------------------------------------
+
+
+def test_language_scripts_from_cldr():
+    assert language_scripts("ru") == ("Cyrl",)
+    assert language_scripts("zh") == ("Hani",)
+    assert language_scripts("zh-Hant") == ("Hani",)
+    assert language_scripts("ja") == ("Hani", "Hira", "Kana")
+    assert language_scripts("sr-Latn") == ("Latn",)
+    assert language_scripts("th") == ("Thai",)
+    with pytest.raises(XlgenError):
+        language_scripts("not a tag")
+
+
+@pytest.mark.parametrize("lang,script", [("ru", "Cyrillic"), ("th", "Thai"), ("zh", "Han"), ("de", "Latin")])
+def test_script_mask_agrees_with_a_per_token_check(causal, lang, script):
+    guard = ScriptGuard(ctx_for(causal, lang))
+    bad = regex.compile(rf"[^\p{{Common}}\p{{Inherited}}\p{{scx={script}}}]")
+    texts = vocab_of(causal.tokenizer).texts
+    expected = [t is None or bad.search(t) is None for t in texts]
+    assert guard.allowed.tolist() == expected
+    assert 0 < sum(expected) < len(expected)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_script_guard_never_emits_a_masked_token(causal, seed):
+    guard = ScriptGuard(ctx_for(causal, "ru"))
+    width = causal.model.get_output_embeddings().weight.shape[0]  # wider than the tokenizer: padded rows are masked too
+    out = run_processor(guard.processor([], 1), steps=30, rows=4, width=width, seed=seed)
+    allowed = guard.allowed.tolist()
+    for tok in out.flatten().tolist():
+        assert tok < len(allowed) and allowed[tok] or tok == causal.eos_id
+
+
+# ---- span -------------------------------------------------------------------------------------------------------
+
+
+def normalized(text):
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_span_guard_only_emits_input_spans(causal, seed):
+    """Random logits, greedy: whatever the model wants, the output is a non-empty span of the paragraph."""
+    guard = SpanGuard(ctx_for(causal, "de"))
+    examples = [Example(id="a", lang="de", input=PARAGRAPH), Example(id="b", lang="de", input="Paris ist die Hauptstadt Frankreichs.")]
+    width = causal.model.get_output_embeddings().weight.shape[0]
+    out = run_processor(guard.processor(examples, 2), steps=12, rows=4, width=width, seed=seed)
+    texts = vocab_of(causal.tokenizer).texts
+    for row, ids in enumerate(out.tolist()):
+        ids = ids[: ids.index(causal.eos_id)] if causal.eos_id in ids else ids
+        text = "".join(texts[i] for i in ids).strip()
+        assert text, ids
+        assert text in normalized(examples[row // 2].input), (text, row)
+
+
+def test_span_guard_forbids_ending_before_any_copy(causal):
+    guard = SpanGuard(ctx_for(causal, "de"))
+    proc = guard.processor([Example(id="a", lang="de", input=PARAGRAPH)], 1)
+    scores = torch.zeros((1, len(causal.tokenizer)))
+    scores[0, causal.eos_id] = 100.0
+    out = proc(torch.zeros((1, 3), dtype=torch.long), scores)
+    assert out[0].argmax().item() != causal.eos_id
+
+
+def test_span_guard_needs_an_extractive_task(causal):
+    with pytest.raises(XlgenError, match="extractive"):
+        SpanGuard(ctx_for(causal, "de", task="summarization"))
+
+
+# ---- prior ------------------------------------------------------------------------------------------------------
+
+
+def test_log_ratio_signs_smoothing_and_clip():
+    target = np.array([20, 0, 20, 0, 20])
+    source = np.array([0, 20, 20, 0, 0])
+    r = log_ratio(target, source, clip=10.0)
+    assert r[0] > 0 > r[1]
+    assert abs(r[2] - np.log((20.5 / 62.0) / (20.5 / 42.0))) < 1e-5  # add-0.5 over the 4 tokens seen
+    assert r[3] == 0.0  # seen by neither corpus: no opinion
+    assert log_ratio(target, source, clip=1.0)[0] == 1.0
+
+
+def test_prior_guard_counts_raw_text_once_and_adds_the_ratio(causal, tmp_path, monkeypatch):
+    monkeypatch.setenv("XLGEN_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "de.txt").write_text("der die das und ist nicht\n" * 20, encoding="utf-8")
+    (tmp_path / "en.txt").write_text("the and is not of a\n" * 20, encoding="utf-8")
+    corpora = {"de": [str(tmp_path / "de.txt")], "en": [str(tmp_path / "en.txt")]}
+    guard = PriorGuard(ctx_for(causal, "de", prior_corpora=corpora, prior_strength=2.0))
+    ids = causal.tokenizer(" und the", add_special_tokens=False)["input_ids"]
+    assert guard.bias[ids[0]] > 0 > guard.bias[ids[-1]]
+    assert len(list((tmp_path / "cache" / "guards").glob("counts-*.npy"))) == 2
+    # A new vocabulary cache (a new process) reads the counts from disk instead of tokenizing again.
+    vocab_of(causal.tokenizer).cache.clear()
+    monkeypatch.setattr(causal.tokenizer.__class__, "__call__", lambda *a, **k: pytest.fail("tokenized again"))
+    again = PriorGuard(ctx_for(causal, "de", prior_corpora=corpora, prior_strength=2.0))
+    assert torch.equal(again.bias, guard.bias)
+    proc = guard.processor([], 1)
+    scores = torch.zeros((1, causal.model.get_output_embeddings().weight.shape[0]))
+    out = proc(torch.zeros((1, 4), dtype=torch.long), scores)
+    assert torch.allclose(out[0, : len(guard.bias)], guard.bias)
+
+
+def test_prior_guard_without_raw_text_is_a_clear_error(causal):
+    with pytest.raises(XlgenError, match="prior_corpora"):
+        PriorGuard(ctx_for(causal, "el"))
+
+
+# ---- rerank -----------------------------------------------------------------------------------------------------
+
+
+def test_branching_gives_each_copy_its_own_first_token_and_sums_log_probs(causal):
+    ctx = ctx_for(causal, "de")
+    proc = BranchAndScore(ctx, copies=3)
+    g = torch.Generator().manual_seed(0)
+    first = torch.randn((6, 50), generator=g)
+    out = proc(torch.zeros((6, 2), dtype=torch.long), first.clone())
+    chosen = out.argmax(-1)
+    top3 = first.topk(3, dim=-1).indices
+    assert chosen.tolist() == [top3[r, r % 3].item() for r in range(6)]
+    second = torch.randn((6, 50), generator=g)
+    proc(torch.cat([torch.zeros((6, 2), dtype=torch.long), chosen[:, None]], 1), second.clone())
+    lp1, lp2 = torch.log_softmax(first, -1), torch.log_softmax(second, -1)
+    expected = [(lp1[r, chosen[r]] + lp2[r].max()).item() / 2 for r in range(6)]
+    assert np.allclose(proc.mean_logp(), expected, atol=1e-5)
+
+
+def test_rerank_prefers_the_target_language_at_equal_model_score(causal):
+    guard = RerankGuard(ctx_for(causal, "de"))
+    texts = ["the river flows through the city", "der Fluss fließt durch die Stadt"]
+    assert guard.choose(texts, [-0.5, -0.5]) == 1
+    assert guard.choose(texts, [-0.5, -40.0]) == 0  # a much less likely candidate loses even in the right language
+
+
+# ---- composition, config, generation ----------------------------------------------------------------------------
+
+
+def test_guard_names_and_errors(causal):
+    assert guard_names("span+script") == ["span", "script"]
+    assert guard_names(["prior", "span,rerank"]) == ["prior", "span", "rerank"]
+    assert guard_names("none") == [] and guard_label([]) == "none"
+    with pytest.raises(XlgenError, match="unknown guard 'spam'"):
+        guard_names("spam")
+    task = get_task(TaskConfig(name="qa"))
+    with pytest.raises(XlgenError, match="num_beams=1"):
+        build_guards(GenerateConfig(guard=["rerank"], num_beams=2), causal, task, "de")
+    gs = build_guards(GenerateConfig(guard=["rerank", "script", "span"]), causal, task, "de")
+    assert [g.name for g in gs.guards] == ["script", "span", "rerank"] and gs.copies == 4
+
+
+def qa_examples(data_dir, lang, n):
+    task = get_task(TaskConfig(name="qa"))
+    return task, task.load(DatasetSpec(path=str(data_dir / "xquad" / "xquad.{lang}.json"), max_examples=n), lang)
+
+
+@pytest.mark.parametrize("family", ["causal", "mt5", "mbart50"])
+def test_span_guard_end_to_end_outputs_are_spans(data_dir, family):
+    """Batched generation with the guard on real (tiny) models: every output is copied from its paragraph. mBART
+    forces the target-language code first; the guard must let it through."""
+    backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=96))
+    task, exs = qa_examples(data_dir, "ru", 8)
+    gens = generate(backbone, backbone.model, exs, task, "ru", GenerateConfig(max_new_tokens=6, guard=["span"]), progress=False)
+    for ex, g in zip(exs, gens):
+        assert g.prediction and g.prediction in normalized(ex.input), (g.prediction, family)
+
+
+def test_rerank_candidates_are_the_same_on_the_shared_prefix_path(data_dir, causal):
+    """The shared-prefix path with K copies per input (suffix prefilled once, cache copied) decodes what plain
+    batched generation of the K copies decodes."""
+    task, exs = qa_examples(data_dir, "de", 6)
+    gen = GenerateConfig(max_new_tokens=5, guard=["rerank"], guard_options=GuardOptions(rerank_candidates=3))
+    guards = build_guards(gen, causal, task, "de")
+    enc = causal.encode(exs, task, target_lang="de", with_target=False)
+    shared = causal.generate_shared(causal.model, enc, "de", 5, "cpu", copies=3, logits_processor=guards.for_batch(exs).logits_processor)
+    dup = [e for e in enc for _ in range(3)]
+    plain = causal.generate(causal.model, causal.collate(dup, "cpu"), "de", 5, 1, logits_processor=guards.for_batch(exs).logits_processor)
+    assert [causal.decode(r) for r in shared] == [causal.decode(r) for r in plain]
+    firsts = [r[0] for r in shared]
+    assert all(len(set(firsts[i : i + 3])) == 3 for i in range(0, len(firsts), 3))
+
+
+def test_all_guards_compose_in_generation(data_dir, causal):
+    task, exs = qa_examples(data_dir, "ru", 6)
+    gen = GenerateConfig(max_new_tokens=5, guard=["span", "script", "prior", "rerank"])
+    gens = generate(causal, causal.model, exs, task, "ru", gen, progress=False)
+    cyrillic_or_common = regex.compile(r"^[\p{Common}\p{Inherited}\p{scx=Cyrillic}]*$")
+    for ex, g in zip(exs, gens):
+        assert g.prediction in normalized(ex.input)
+        assert cyrillic_or_common.match(g.prediction), g.prediction
+
+
+def test_no_guard_is_plain_decoding(data_dir, causal):
+    task, exs = qa_examples(data_dir, "de", 5)
+    plain = generate(causal, causal.model, exs, task, "de", GenerateConfig(max_new_tokens=5), progress=False)
+    none = generate(causal, causal.model, exs, task, "de", GenerateConfig(max_new_tokens=5, guard=["none"]), progress=False)
+    assert [g.raw for g in plain] == [g.raw for g in none]
+
+
+def test_cli_evaluate_and_generate_take_guards(data_dir, tmp_path, capsys):
+    from xlgen.cli import main
+
+    model = str(tiny_model("causal"))
+    rc = main(["evaluate", model, "--data", str(data_dir / "xquad" / "xquad.{lang}.json"), "--langs", "de", "--max-examples", "3",
+               "--max-new-tokens", "4", "--guard", "span+script", "--guard-option", "prior_strength=2", "--out", str(tmp_path / "ev"), "--no-progress"])
+    assert rc == 0
+    report = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert report["guard"]["names"] == ["span", "script"] and report["guard"]["options"]["prior_strength"] == 2.0
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"input": PARAGRAPH, "question": "Wohin fließt der Rhein?"}) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["generate", model, "--lang", "de", "--input", str(inp), "--max-new-tokens", "4", "--guard", "span"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["prediction"] in normalized(PARAGRAPH)
+    assert main(["generate", model, "--lang", "de", "--input", str(inp), "--guard-option", "rerank_candidates=many"]) == 2
+    assert "rerank_candidates" in capsys.readouterr().err
+
+
+# ---- intervals --------------------------------------------------------------------------------------------------
+
+
+def test_bootstrap_interval_contains_the_mean_and_pairs_columns():
+    rng = np.random.default_rng(1)
+    a = rng.random(200) * 100
+    b = a + 1.0 + rng.normal(0, 0.5, 200)
+    m, lo, hi = bootstrap_means(np.stack([a, b], 1))
+    assert np.all(lo < m) and np.all(m < hi) and np.all(hi - lo < 15)
+    d, dlo, dhi = paired_difference(b, a)
+    assert dlo > 0.8 and dhi < 1.2 < (hi[1] - lo[1])  # pairing: far narrower than either mean's interval
+    assert bootstrap_means(a, seed=3) == bootstrap_means(a, seed=3)
