@@ -301,3 +301,45 @@ def test_bootstrap_interval_contains_the_mean_and_pairs_columns():
     d, dlo, dhi = paired_difference(b, a)
     assert dlo > 0.8 and dhi < 1.2 < (hi[1] - lo[1])  # pairing: far narrower than either mean's interval
     assert bootstrap_means(a, seed=3) == bootstrap_means(a, seed=3)
+
+
+# ---- the study option -------------------------------------------------------------------------------------------
+
+
+def test_study_evaluates_chosen_runs_with_guards_and_reports_them(tmp_path, data_dir):
+    import yaml
+
+    from xlgen.study.report import write_report
+    from xlgen.study.runner import run_study
+
+    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
+    base = {"model": {"name": str(tiny_model("causal")), "max_input_length": 48, "max_target_length": 8}, "task": {"name": "qa"},
+            "data": {"train": [{"path": xquad, "lang": "en", "max_examples": 8}], "dev": {"path": xquad, "max_examples": 2},
+                     "test": {"path": xquad, "max_examples": 3}},
+            "train": {"steps": 2, "warmup_steps": 1, "max_tokens": 300, "eval_every": 2, "save_every": 2, "log_every": 2},
+            "generate": {"max_new_tokens": 3}}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    study = {"name": "g", "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}}, "methods": {"full": {"adaptation.method": "full"}},
+             "validation_languages": ["vi"], "test_languages": ["en", "ru"], "protocol": {"start_lrs": [1e-4], "min_lr": 1e-4, "max_lr": 1e-4, "refine_methods": [], "multipliers": [1], "use_it_options": [False]},
+             "guards": ["span", "script+prior"], "output_dir": str(tmp_path / "g")}
+    (tmp_path / "g.yaml").write_text(yaml.safe_dump(study))
+    summary = run_study(tmp_path / "g.yaml", progress=False)
+    chosen = [s for s in summary["selected"] if s["lr"] is not None]
+    assert chosen
+    guarded = sorted(p.parent.name for p in (tmp_path / "g" / "runs").glob("*/guarded/*/results.json"))
+    assert guarded == ["none", "script+prior", "span"]
+    span = json.loads(next((tmp_path / "g" / "runs").glob("*/guarded/span/results.json")).read_text())
+    assert set(span["test"]) == {"en", "ru"} and span["test"]["ru"]["n"] == 3 and span["time_s"]["ru"] > 0
+    report = write_report(tmp_path / "g")["report_md"].read_text()
+    assert "## Language guards at the chosen settings" in report and "| full | 1e-4 | script+prior |" in report
+
+
+def test_study_rejects_unknown_guards(tmp_path):
+    import yaml
+
+    from xlgen.study.config import load_study
+
+    (tmp_path / "base.yaml").write_text("model: {name: embedded}\n")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"base": "base.yaml", "models": {"m": {}}, "methods": {"full": {}}, "guards": ["spam"]}))
+    with pytest.raises(XlgenError, match="guards: generate.guard: unknown guard 'spam'"):
+        load_study(tmp_path / "s.yaml")

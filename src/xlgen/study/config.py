@@ -78,6 +78,9 @@ class StudyConfig:
     references: dict[str, ReferenceSpec] = field(default_factory=dict)
     # Experiment trackers for every run (tensorboard, mlflow, wandb), off by default; run directories stay the truth.
     tracking: ListOf[str] = field(default_factory=list)
+    # Language-guard settings (xlgen.guards, e.g. [span, script+prior]) the chosen runs are also evaluated with, after
+    # the protocol (xlgen.study.guards); the report shows them beside unguarded decoding.
+    guards: ListOf[str] = field(default_factory=list)
     output_dir: str | None = None
     # Data-translation baselines: translate-train as a method, translate-test and translated outputs (study/translation.py).
     translation: TranslationStudyConfig | None = None
@@ -109,6 +112,13 @@ def load_study(path: str | Path, overrides: list[str] = ()) -> tuple[StudyConfig
             raise XlgenError(f"{path}: intermediate.{model}: give either `config` (run it) or `model` (an IT checkpoint)")
     if study.executor.kind not in ("local", "ray"):
         raise XlgenError(f"{path}: executor.kind: unknown executor {study.executor.kind!r} (known: local, ray)")
+    if study.guards:
+        from xlgen.guards import guard_names
+
+        try:
+            [guard_names(g) for g in study.guards]
+        except XlgenError as e:
+            raise XlgenError(f"{path}: guards: {e}") from None
     if study.output_dir is None:
         study.output_dir = str(Path("runs") / "studies" / study.name)
     return study, path

@@ -12,7 +12,7 @@ from xlgen.metrics import measure
 from xlgen.study.collect import STATUS_ORDER, Context, run_order
 from xlgen.study.figures import plot_fig2, plot_lr_curves, safe_name
 from xlgen.study.protocol import canon_lr, fmt_lr
-from xlgen.study import dynamics, model_comparison, uncertainty
+from xlgen.study import dynamics, guards, model_comparison, uncertainty
 from xlgen.study.translation_report import section_translation
 from xlgen.study.tables import DIAGNOSTICS, annotated_decisions, chosen_bars, cost_rows, it_effect_rows, it_text, lang_cell, lr_text, num, signed, vs_full_rows
 
@@ -279,6 +279,7 @@ def study_document(ctx: Context, unknown_dirs: int) -> Doc:
     section_vs_full(doc, ctx)
     model_comparison.section(doc, ctx)
     section_per_language(doc, ctx)
+    guards.section(doc, ctx)
     section_fig1(doc, ctx)
     dynamics.section(doc, ctx)
     section_decisions(doc, ctx)

@@ -145,6 +145,10 @@ class Study:
         finally:
             executor.close()
         run_evaluations(self.cfg, protocol, self.key_job, progress=progress)
+        if self.cfg.guards:
+            from xlgen.study.guards import evaluate_selected
+
+            evaluate_selected(self, protocol.selected(), progress)
         summary = {
             "selected": [{"model": m, "task": t, "method": me, **v} for (m, t, me), v in protocol.selected().items()],
             "decisions": self._annotated(protocol),
