@@ -102,7 +102,8 @@ def _translation_mode(args, cfg):
 
 
 def _add_guard_args(p) -> None:
-    p.add_argument("--guard", default=None, help="language guards, e.g. span+script (span, script, prior, rerank; none: off); default: the run's generate.guard")
+    p.add_argument("--guard", default=None, help="language guards, e.g. span+script (span, script, prior, rerank; none: off); "
+                   "default: the run's generate.guard")
     p.add_argument("--guard-option", action="append", default=[], metavar="KEY=VALUE", help="generate.guard_options field, e.g. prior_strength=2 (repeatable)")
 
 

@@ -179,7 +179,9 @@ class CausalBackbone(Backbone):
     supports_shared_prefix = True
 
     @torch.no_grad()
-    def generate_shared(self, model, items: list[Encoded], target_lang: str, max_new_tokens: int, device, copies: int = 1, logits_processor=None) -> list[list[int]]:
+    def generate_shared(
+        self, model, items: list[Encoded], target_lang: str, max_new_tokens: int, device, copies: int = 1, logits_processor=None
+    ) -> list[list[int]]:
         """Greedy generation where rows that start with the same prefix (a paragraph asked several questions) compute
         it once: the distinct prefixes are prefilled as a left-padded batch, their cache rows are repeated for the
         rows that share them, and `generate` continues from that cache with each row's own suffix.
@@ -217,8 +219,8 @@ class CausalBackbone(Backbone):
         ids, mask = ids.to(device), mask.to(device)
         if copies > 1:
             if s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                causal_body(model)(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions[:, p_len:-1], past_key_values=cache, use_cache=True)
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_len:-1]
+                causal_body(model)(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions, past_key_values=cache, use_cache=True)
             cache.batch_select_indices(torch.arange(n, device=device).repeat_interleave(copies))
             ids, mask = ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0)
         out = model.generate(
