@@ -13,8 +13,8 @@ Guard settings are chosen before the table is made, on a language the table does
 Romanian, one of the paper's validation languages), never on the reported languages.
 
 Per-example F1 and language-correct flags are saved (benchmarks/results/guards.json) so intervals can be recomputed:
-percentile bootstrap over questions, 2000 resamples, the same resamples for every guard of one (LR, language), so the
-difference to unguarded decoding is paired. The intervals cover the choice of questions, not training randomness (one
+xlgen.metrics.bootstrap (percentile bootstrap over questions, 1000 resamples, seed 0; averages over languages resample
+within each language; differences to unguarded decoding are paired, the same questions resampled for both). The intervals cover the choice of questions, not training randomness (one
 training seed per LR). Times: each (LR, language) runs every guard back to back in one process, unguarded first;
 the speed ratio is total guarded time over total unguarded time across languages.
 """
@@ -33,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from xlgen.guards.intervals import bootstrap_means  # noqa: E402
+from xlgen.metrics.bootstrap import RESAMPLES, average_interval, mean_interval, paired_average_difference, paired_difference  # noqa: E402
 
 LRS = (1e-4, 1e-5)
 LANGS = ("en", "de", "es", "ru", "zh", "ar", "hi", "th", "vi")
@@ -42,7 +42,6 @@ TUNE_LANG = "ro"
 TUNE = {"prior_strength": (0.5, 1.0, 2.0, 4.0)}  # the reranker keeps its default weight (1): one knob tuned, one language
 RESULTS = REPO / "benchmarks" / "results" / "guards.json"
 DOC = REPO / "docs" / "guards.md"
-RESAMPLES = 2000
 GOAL_LCR, GOAL_SPEED = 95.0, 1.5
 NOTES_MARKER = "<!-- hand-written notes below: kept by --render -->"
 
@@ -196,6 +195,7 @@ def tune(run_dir: Path, n: int, seed: int, results: dict, save) -> dict:
         eligible = [r for r in rows if r[2] >= best_lcr - 2.0]  # within 2 points of the best rate: inside the noise
         chosen[option] = max(eligible, key=lambda r: (r[1], -r[0]))[0]
     results["tuning"]["chosen"] = chosen
+    results["tuning"]["n"] = n
     save()
     return chosen
 
@@ -204,46 +204,27 @@ def tune(run_dir: Path, n: int, seed: int, results: dict, save) -> dict:
 
 
 def cell_stats(results: dict, lr_key: str, lang: str, guards) -> dict:
-    """Per guard: F1 mean/interval, paired F1 difference to 'none' and its interval, LCR mean/interval (one shared
-    resampling of the questions for all guards of this language)."""
-    cells = [results["cells"][f"{lr_key}|{g}|{lang}"] for g in guards]
-    f1 = np.array([c["f1"] for c in cells]).T  # questions x guards
-    lc = 100.0 * np.array([c["lc"] for c in cells]).T
-    diff = f1 - f1[:, [0]]
-    both = np.concatenate([f1, diff, lc], axis=1)
-    m, lo, hi = bootstrap_means(both, RESAMPLES, seed=0)
-    k = len(guards)
-    return {g: {"f1": (m[i], lo[i], hi[i]), "df1": (m[k + i], lo[k + i], hi[k + i]), "lcr": (m[2 * k + i], lo[2 * k + i], hi[2 * k + i]),
-                "time": cells[i]["time_s"], "n": cells[i]["n"], "len": float(np.mean(cells[i]["len"]))} for i, g in enumerate(guards)}
+    """Per guard: F1 and LCR with their intervals, and the paired F1 difference to unguarded decoding."""
+    cells = {g: results["cells"][f"{lr_key}|{g}|{lang}"] for g in guards}
+    base = cells[guards[0]]["f1"]
+    return {g: {"f1": mean_interval(c["f1"]), "df1": paired_difference(c["f1"], base), "lcr": mean_interval([100.0 * x for x in c["lc"]]),
+                "time": c["time_s"], "n": c["n"], "len": float(np.mean(c["len"]))} for g, c in cells.items()}
 
 
 def pooled(results: dict, lr_key: str, langs, guards) -> dict:
-    """Target-language averages (mean of per-language means) with intervals from per-language resamples."""
-    rng = np.random.default_rng(0)
-    f1_draws, d_draws, lc_draws = [], [], []
-    means = {"f1": [], "df1": [], "lcr": []}
-    for lang in langs:
-        cells = [results["cells"][f"{lr_key}|{g}|{lang}"] for g in guards]
-        f1 = np.array([c["f1"] for c in cells]).T
-        lc = 100.0 * np.array([c["lc"] for c in cells]).T
-        idx = rng.integers(0, f1.shape[0], size=(RESAMPLES, f1.shape[0]))
-        f1_draws.append(f1[idx].mean(axis=1))
-        d_draws.append((f1 - f1[:, [0]])[idx].mean(axis=1))
-        lc_draws.append(lc[idx].mean(axis=1))
-        means["f1"].append(f1.mean(0))
-        means["df1"].append((f1 - f1[:, [0]]).mean(0))
-        means["lcr"].append(lc.mean(0))
-    out = {}
-    for name, draws in (("f1", f1_draws), ("df1", d_draws), ("lcr", lc_draws)):
-        avg = np.mean(draws, axis=0)  # resamples x guards
-        lo, hi = np.quantile(avg, [0.025, 0.975], axis=0)
-        m = np.mean(means[name], axis=0)
-        out[name] = {g: (m[i], lo[i], hi[i]) for i, g in enumerate(guards)}
-    return out
+    """Target-language averages (the mean of per-language means) with stratified intervals, and the paired difference
+    of the F1 average to unguarded decoding."""
+    def per_lang(g, field, scale=1.0):
+        return {lang: [scale * x for x in results["cells"][f"{lr_key}|{g}|{lang}"][field]] for lang in langs}
+
+    base = per_lang(guards[0], "f1")
+    return {"f1": {g: average_interval(per_lang(g, "f1")) for g in guards},
+            "df1": {g: paired_average_difference(per_lang(g, "f1"), base) for g in guards},
+            "lcr": {g: average_interval(per_lang(g, "lc", 100.0)) for g in guards}}
 
 
-def fmt(x: tuple, digits: int = 1) -> str:
-    return f"{x[0]:.{digits}f} [{x[1]:.{digits}f}, {x[2]:.{digits}f}]"
+def fmt(x, digits: int = 1) -> str:
+    return format(x, f".{digits}f")
 
 
 def render(results: dict, doc: Path) -> str:
@@ -285,14 +266,14 @@ def render(results: dict, doc: Path) -> str:
         base_time = sum(stats[lang]["none"]["time"] for lang in langs)
         for g in guards:
             speed = sum(stats[lang][g]["time"] for lang in langs) / base_time
-            worst = min(targets, key=lambda lang: stats[lang][g]["lcr"][0])
-            min_lcr = stats[worst][g]["lcr"][0]
-            ok_lcr = all(stats[lang][g]["lcr"][0] >= GOAL_LCR for lang in targets)
-            ok_f1 = pool["df1"][g][2] >= 0
+            worst = min(targets, key=lambda lang: stats[lang][g]["lcr"].estimate)
+            min_lcr = stats[worst][g]["lcr"].estimate
+            ok_lcr = all(stats[lang][g]["lcr"].estimate >= GOAL_LCR for lang in targets)
+            ok_f1 = pool["df1"][g].high >= 0
             ok_speed = speed <= GOAL_SPEED
             goal = "n/a" if g == "none" else ("met" if ok_lcr and ok_f1 and ok_speed else "not met: " + ", ".join(
                 w for w, ok in (("LCR", ok_lcr), ("F1", ok_f1), ("speed", ok_speed)) if not ok))
-            lines.append(f"| {key} | {g} | {fmt(pool['f1'][g])} | {fmt(pool['df1'][g]) if g != 'none' else '—'} | {pool['lcr'][g][0]:.1f} | "
+            lines.append(f"| {key} | {g} | {fmt(pool['f1'][g])} | {fmt(pool['df1'][g]) if g != 'none' else '—'} | {pool['lcr'][g].estimate:.1f} | "
                          f"{min_lcr:.1f} ({worst}) | {speed:.2f}× | {goal} |")
     for lr in meta["lrs"]:
         key = f"{lr:g}"
@@ -302,14 +283,14 @@ def render(results: dict, doc: Path) -> str:
             lines.append(f"| {g} | " + " | ".join(fmt(stats[lang][g]["f1"]) for lang in langs) + " |")
         lines += ["", f"## LR {key}: language-correct rate per language (%)", "", "| guard | " + " | ".join(langs) + " |", "|---" * (len(langs) + 1) + "|"]
         for g in guards:
-            lines.append(f"| {g} | " + " | ".join(f"{stats[lang][g]['lcr'][0]:.0f}" for lang in langs) + " |")
+            lines.append(f"| {g} | " + " | ".join(f"{stats[lang][g]['lcr'].estimate:.0f}" for lang in langs) + " |")
         lines += ["", f"## LR {key}: generation time relative to unguarded, per language", "",
                   "| guard | " + " | ".join(langs) + " |", "|---" * (len(langs) + 1) + "|"]
         for g in guards:
             lines.append(f"| {g} | " + " | ".join(f"{stats[lang][g]['time'] / stats[lang]['none']['time']:.2f}" for lang in langs) + " |")
     tuning = results.get("tuning", {})
     if tuning.get("chosen"):
-        lines += ["", f"## Tuning (XQuAD-{TUNE_LANG}, LR 1e-4, {meta['n']} questions; not a reported language)", "",
+        lines += ["", f"## Tuning (XQuAD-{TUNE_LANG}, LR 1e-4, {tuning.get('n')} questions; not a reported language)", "",
                   "| option | value | F1 | LCR | F1 unguarded | LCR unguarded |", "|---|---|---|---|---|---|"]
         cells = tuning["cells"]
         for option, grid in TUNE.items():

@@ -14,7 +14,6 @@ from xlgen.errors import XlgenError
 from xlgen.evaluate import generate
 from xlgen.guards import build_guards, guard_label, guard_names
 from xlgen.guards.base import GuardContext
-from xlgen.guards.intervals import bootstrap_means, paired_difference
 from xlgen.guards.prior import PriorGuard, log_ratio
 from xlgen.guards.rerank import BranchAndScore, RerankGuard
 from xlgen.guards.script import ScriptGuard, language_scripts
@@ -289,20 +288,6 @@ def test_cli_evaluate_and_generate_take_guards(data_dir, tmp_path, capsys):
     assert "rerank_candidates" in capsys.readouterr().err
 
 
-# ---- intervals --------------------------------------------------------------------------------------------------
-
-
-def test_bootstrap_interval_contains_the_mean_and_pairs_columns():
-    rng = np.random.default_rng(1)
-    a = rng.random(200) * 100
-    b = a + 1.0 + rng.normal(0, 0.5, 200)
-    m, lo, hi = bootstrap_means(np.stack([a, b], 1))
-    assert np.all(lo < m) and np.all(m < hi) and np.all(hi - lo < 15)
-    d, dlo, dhi = paired_difference(b, a)
-    assert dlo > 0.8 and dhi < 1.2 < (hi[1] - lo[1])  # pairing: far narrower than either mean's interval
-    assert bootstrap_means(a, seed=3) == bootstrap_means(a, seed=3)
-
-
 # ---- the study option -------------------------------------------------------------------------------------------
 
 
@@ -344,3 +329,29 @@ def test_study_rejects_unknown_guards(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump({"base": "base.yaml", "models": {"m": {}}, "methods": {"full": {}}, "guards": ["spam"]}))
     with pytest.raises(XlgenError, match="guards: generate.guard: unknown guard 'spam'"):
         load_study(tmp_path / "s.yaml")
+
+
+# ---- the embedded model's 262k vocabulary -----------------------------------------------------------------------
+
+
+def test_gemma_vocabulary_tables(tmp_path):
+    """Token texts, script masks and span lookups on the real 262k Gemma vocabulary (tokenizer only, no weights)."""
+    from xlgen import embedded
+
+    if not embedded.is_prepared():
+        pytest.skip("the embedded model is not prepared (xlgen models prepare)")
+    from transformers import AutoTokenizer
+
+    from xlgen.guards.script import script_mask
+    from xlgen.guards.span import SpanIndex, span_tables
+
+    tok = AutoTokenizer.from_pretrained(str(embedded.embedded_dir()))
+    vocab = vocab_of(tok)
+    assert vocab.size == 262144 and vocab.texts[tok.convert_tokens_to_ids("▁Paris")] == " Paris"
+    ids = {w: tok.convert_tokens_to_ids(w) for w in ("▁the", "北京", "▁Москва", "▁2", ",")}
+    for lang, ok in (("zh", {"北京", "▁2", ","}), ("ru", {"▁Москва", "▁2", ","}), ("de", {"▁the", "▁2", ","})):
+        mask = script_mask(vocab, language_scripts(lang))
+        assert {w for w, i in ids.items() if mask[i]} == ok, lang
+    index = SpanIndex("北京大学位于北京市海淀区。", vocab, span_tables(vocab))
+    state = index.step(None, tok.convert_tokens_to_ids("▁北京"))  # leading space optional at the start of a span
+    assert state and tok.convert_tokens_to_ids("大学") in index.allowed(state, tok.eos_token_id)
