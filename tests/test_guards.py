@@ -348,8 +348,9 @@ def test_gemma_vocabulary_tables(tmp_path):
     tok = AutoTokenizer.from_pretrained(str(embedded.embedded_dir()))
     vocab = vocab_of(tok)
     assert vocab.size == 262144 and vocab.texts[tok.convert_tokens_to_ids("▁Paris")] == " Paris"
-    ids = {w: tok.convert_tokens_to_ids(w) for w in ("▁the", "北京", "▁Москва", "▁2", ",")}
-    for lang, ok in (("zh", {"北京", "▁2", ","}), ("ru", {"▁Москва", "▁2", ","}), ("de", {"▁the", "▁2", ","})):
+    ids = {w: tok.convert_tokens_to_ids(w) for w in ("▁the", "北京", "▁Москва", "2", ",")}
+    assert tok.unk_token_id not in ids.values()
+    for lang, ok in (("zh", {"北京", "2", ","}), ("ru", {"▁Москва", "2", ","}), ("de", {"▁the", "2", ","})):
         mask = script_mask(vocab, language_scripts(lang))
         assert {w for w, i in ids.items() if mask[i]} == ok, lang
     index = SpanIndex("北京大学位于北京市海淀区。", vocab, span_tables(vocab))
