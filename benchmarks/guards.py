@@ -331,7 +331,7 @@ def main() -> None:
     if args.render:
         print(render(json.loads(path.read_text()), Path(args.doc)))
         return
-    from xlgen.config import GenerateConfig
+    from xlgen.config import load_config
 
     langs, guards = tuple(args.langs.split(",")), tuple(args.guards.split(","))
     if guards[0] != "none":
@@ -340,11 +340,12 @@ def main() -> None:
     runs = Path(args.runs)
     t0 = time.time()
     meta = {"n": args.n, "seed": args.seed, "langs": list(langs), "guards": list(guards), "lrs": list(lrs),
-            "max_new_tokens": GenerateConfig().max_new_tokens or 16, "device": _device(), "options": {}}
+            "max_new_tokens": None, "device": _device(), "options": {}}
     results = load_results(path, meta)
     results["meta"].update({k: meta[k] for k in ("langs", "guards", "lrs", "device")})
     save = saver(path, results)
     run_dirs = {lr: ensure_run(lr, runs) for lr in lrs}
+    results["meta"]["max_new_tokens"] = load_config(run_dirs[lrs[0]] / "config.yaml").generate.max_new_tokens
     options = results["tuning"].get("chosen") or {}
     if not args.no_tune and not options and 1e-4 in run_dirs:
         options = tune(run_dirs[1e-4], args.tune_n, args.seed, results, save)
