@@ -218,7 +218,7 @@ def test_guard_names_and_errors(causal):
     with pytest.raises(XlgenError, match="num_beams=1"):
         build_guards(GenerateConfig(guard=["rerank"], num_beams=2), causal, task, "de")
     gs = build_guards(GenerateConfig(guard=["rerank", "script", "span"]), causal, task, "de")
-    assert [g.name for g in gs.guards] == ["script", "span", "rerank"] and gs.copies == 4
+    assert [g.name for g in gs.guards] == ["script", "span", "rerank"] and gs.copies == 3
 
 
 def qa_examples(data_dir, lang, n):
