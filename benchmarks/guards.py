@@ -103,7 +103,7 @@ def per_example(task, examples, generations, lang: str) -> dict:
     lc = [int(same_language(d, lang)) for d in detect_languages(preds)]
     official = task.score(preds, [ex.references for ex in examples], lang)["f1"]
     assert abs(np.mean(f1) - official) < 1e-6, (np.mean(f1), official)  # the same F1 as xlgen's scorer
-    return {"f1": [round(x, 2) for x in f1], "lc": lc, "len": [len(p) for p in preds], "pred": preds}
+    return {"f1": [round(x, 2) for x in f1], "lc": lc, "len": [len(p) for p in preds], "pred": preds, "gold": [ex.references[0] for ex in examples]}
 
 
 def guard_config(base, spec: str, options: dict):
@@ -229,6 +229,19 @@ def pooled(results: dict, lr_key: str, langs, guards) -> dict:
             "lcr": {g: average_interval(per_lang(g, "lc", 100.0)) for g in guards}}
 
 
+def examples_section(results: dict, lr: float, guards, langs, per_lang: int = 3) -> list[str]:
+    """The first questions of a few languages at the wrong-language LR: gold answer and each guard's output."""
+    key = f"{lr:g}"
+    lines = ["", f"## Examples (LR {key}, the first {per_lang} questions of de, ru, zh)", "", "| lang | gold | " + " | ".join(guards) + " |",
+             "|---" * (len(guards) + 2) + "|"]
+    for lang in [x for x in ("de", "ru", "zh") if x in langs]:
+        cells = [results["cells"][f"{key}|{g}|{lang}"] for g in guards]
+        for i in range(min(per_lang, len(cells[0]["pred"]))):
+            row = [lang, cells[0]["gold"][i], *[c["pred"][i] or "(empty)" for c in cells]]
+            lines.append("| " + " | ".join(" ".join(str(x).split()).replace("|", "\\|") for x in row) + " |")
+    return lines
+
+
 def fmt(x, digits: int = 1) -> str:
     return format(x, f".{digits}f")
 
@@ -294,6 +307,7 @@ def render(results: dict, doc: Path) -> str:
                   "| guard | " + " | ".join(langs) + " |", "|---" * (len(langs) + 1) + "|"]
         for g in guards:
             lines.append(f"| {g} | " + " | ".join(f"{stats[lang][g]['time'] / stats[lang]['none']['time']:.2f}" for lang in langs) + " |")
+    lines += examples_section(results, meta["lrs"][0], guards, targets)
     tuning = results.get("tuning", {})
     if tuning.get("chosen"):
         lines += ["", f"## Tuning (XQuAD-{TUNE_LANG}, LR 1e-4, {tuning.get('n')} questions; not a reported language)", "",
