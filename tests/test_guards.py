@@ -306,7 +306,7 @@ def test_study_evaluates_chosen_runs_with_guards_and_reports_them(tmp_path, data
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     study = {"name": "g", "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}}, "methods": {"full": {"adaptation.method": "full"}},
              "validation_languages": ["vi"], "test_languages": ["en", "ru"],
-             "protocol": {"start_lrs": [1e-4], "min_lr": 1e-4, "max_lr": 1e-4, "refine_methods": [], "multipliers": [1], "use_it_options": [False]},
+             "protocol": {"start_lrs": [1e-4], "min_lr": 1e-4, "max_lr": 1e-4, "refine": False, "multipliers": [1], "use_it_options": [False]},
              "guards": ["span", "script+prior"], "output_dir": str(tmp_path / "g")}
     (tmp_path / "g.yaml").write_text(yaml.safe_dump(study))
     summary = run_study(tmp_path / "g.yaml", progress=False)

@@ -109,8 +109,8 @@ class LangCorrect(Metric):
 
 def target_language_probability(texts: list[str], lang: str, k: int = 5) -> list[float]:
     """fastText's probability that each text is in `lang` (0 when `lang` is not among its k best; empty text: 0).
-    Used to rerank candidate outputs (xlgen.guards.rerank)."""
-    detector = _detector()
+    Used to rerank candidate outputs (xlgen.guards.rerank), with the model the language-correct rate uses."""
+    detector = _detector(resolve_model(None))
     out = []
     for text in texts:
         if not text or text.isspace():

@@ -109,7 +109,8 @@ def section(doc, ctx) -> None:
                     lcr = mean_std([target_avg(t, "lang_correct", ctx.sources) for t in tests])[0]
                     low = mean_std([min((t[lang]["lang_correct"] for lang in target_langs(t, ctx.sources)), default=None) for t in tests])[0]
                     speed = (sum(sum(x["time_s"].values()) for x in res) / sum(sum(x["time_s"].values()) for x in base)) if base else None
-                    rows.append([sel["method"], lr_text(s["lr"]), label, str(len(res)), num(avg), num(lcr), num(low), "n/a" if speed is None else f"{speed:.2f}x"])
+                    rows.append([sel["method"], lr_text(s["lr"]), label, str(len(res)), num(avg), num(lcr), num(low),
+                                 "n/a" if speed is None else f"{speed:.2f}x"])
                     per_lang.append([sel["method"], label, *[num(mean_std([t.get(lang, {}).get(metric) for t in tests])[0]) + " / "
                                                             + num(mean_std([t.get(lang, {}).get("lang_correct") for t in tests])[0], 0) for lang in ctx.langs]])
             if rows:
