@@ -11,7 +11,7 @@ whatever the order given: additive priors, then masks, then the reranker.
 | `rerank` | K candidates per input, the best by model log-probability + w · log P_LID(target) | `rerank.py` |
 
 Each guard is a `transformers.LogitsProcessor` (the reranker also chooses among candidates after generation), so it
-works with any `model.generate`; `xlgen.evaluate.generate` builds them per batch. Tables (script masks, priors, the
+works with any `model.generate`; `xlgen.evaluate.generate_ids` hands them to each batch. Tables (script masks, priors, the
 vocabulary's texts) are computed once per tokenizer and language.
 """
 
