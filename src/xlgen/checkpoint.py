@@ -3,11 +3,14 @@
 A checkpoint holds only the parameters that train (all of them for full finetuning, megabytes for adapters), the
 optimizer and scheduler states, the data-stream position and the random states, which is what resuming with the same
 data order and the same dropout masks needs.
+
+Run directories are shared (across clusters, between people), so loading one must never run code: `state.pt` holds
+tensors and plain data only (the random states as tensors and integers, not NumPy or Python objects) and is read with
+`torch.load(weights_only=True)`, which refuses any other pickle.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -18,7 +21,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from xlgen.io import atomic_write_json, atomic_write_jsonl, read_jsonl_lenient
+from xlgen.errors import XlgenError
+from xlgen.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl_lenient
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -28,18 +32,46 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
 
 
 def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The random states as tensors and plain integers, which `weights_only` loading accepts."""
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def read_state(path: Path) -> dict:
+    """`state.pt` as tensors and plain data; anything else (code a pickle would run) is refused, not executed."""
+    import pickle
+
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise XlgenError(f"{path}: missing from the checkpoint") from None
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()
+        detail = next((line.strip() for line in first if "Unsupported global" in line), first[0] if first else "")
+        raise XlgenError(f"{path}: refused to load: it holds Python objects, not only tensors and plain data, so unpickling "
+                         f"it could run code (written by another program or tampered with; {detail.rstrip('.')})") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise XlgenError(f"{path}: unreadable checkpoint state ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+    if not isinstance(state, dict) or not {"optimizer", "scheduler", "rng"} <= set(state):
+        raise XlgenError(f"{path}: not an xlgen checkpoint state (expected optimizer, scheduler and rng entries)")
+    return state
 
 
 def save(run_dir: Path, step: int, model, optimizer, scheduler, stream, *, keep: int = 1) -> Path:
@@ -71,18 +103,32 @@ def latest(run_dir: Path) -> Path | None:
 
 
 def load(path: Path, model, optimizer, scheduler, stream) -> int:
-    state = load_file(str(path / "trainable.safetensors"))
-    missing_names = set(state) - {n for n, _ in model.named_parameters()}
-    if missing_names:
-        raise RuntimeError(f"{path}: checkpoint has parameters the model lacks: {sorted(missing_names)[:5]}")
-    model.load_state_dict(state, strict=False)
-    extra = torch.load(path / "state.pt", weights_only=False)
-    optimizer.load_state_dict(extra["optimizer"])
-    scheduler.load_state_dict(extra["scheduler"])
-    _set_rng_state(extra["rng"])
-    progress = json.loads((path / "progress.json").read_text())
-    stream.load_state_dict(progress["stream"])
-    return int(progress["step"])
+    try:
+        state = load_file(str(path / "trainable.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for truncated or foreign files
+        raise XlgenError(f"{path / 'trainable.safetensors'}: unreadable checkpoint weights ({type(e).__name__}: {e})") from None
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    if set(state) != trainable:
+        extra_names, missing = sorted(set(state) - trainable), sorted(trainable - set(state))
+        raise XlgenError(f"{path}: checkpoint of another run: its trained parameters do not match this run's "
+                         f"({len(extra_names)} unknown, e.g. {extra_names[:2]}; {len(missing)} missing, e.g. {missing[:2]})")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # same names, other shapes
+        raise XlgenError(f"{path}: checkpoint of another run: {str(e).strip().splitlines()[-1].strip()}") from None
+    extra = read_state(path / "state.pt")
+    try:
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+        _set_rng_state(extra["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise XlgenError(f"{path / 'state.pt'}: does not fit this run ({type(e).__name__}: {e})") from None
+    progress = read_json(path / "progress.json")
+    try:
+        stream.load_state_dict(progress["stream"])
+        return int(progress["step"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise XlgenError(f"{path / 'progress.json'}: does not fit this run ({type(e).__name__}: {e})") from None
 
 
 def truncate_log(path: Path, step: int) -> None:

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from xlgen.errors import XlgenError
+from xlgen.packaged import resolve_config
 
 
 def _add_train(sub) -> None:
@@ -31,7 +32,7 @@ def cmd_train(args) -> int:
     else:
         if not args.config:
             raise XlgenError("train: give a config file (or --resume RUN_DIR)")
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(resolve_config(args.config), args.overrides)
         results = train(cfg, progress=not args.no_progress)
     print(json.dumps({"run_dir": results["run_dir"], "test_summary": results.get("test_summary", {})}, indent=2))
     return 0
@@ -48,7 +49,7 @@ def cmd_intermediate(args) -> int:
     from xlgen.config import load_config
     from xlgen.train import train
 
-    cfg = load_config(args.config, [*args.overrides, "stage=intermediate"])
+    cfg = load_config(resolve_config(args.config), [*args.overrides, "stage=intermediate"])
     results = train(cfg, progress=not args.no_progress)
     print(json.dumps({"run_dir": results["run_dir"], "model": str(Path(results["run_dir"]) / "model")}, indent=2))
     return 0
@@ -188,13 +189,13 @@ def _read_generation_inputs(path: str, lang: str):
     from xlgen.io import iter_jsonl, require_field
     from xlgen.tasks import Example
 
+    from xlgen.io import decode_text, iter_lines
+
     if path == "-":
-        lines = sys.stdin.read().splitlines()
+        lines = decode_text(sys.stdin.buffer.read(), "<stdin>").split("\n")
         source = "<stdin>"
     else:
         p = Path(path)
-        if not p.exists():
-            raise XlgenError(f"{p}: no such input file")
         if p.suffix == ".jsonl":
             examples = []
             for n, (lineno, obj) in enumerate(iter_jsonl(p)):
@@ -208,7 +209,7 @@ def _read_generation_inputs(path: str, lang: str):
             if not examples:
                 raise XlgenError(f"{p}: no inputs")
             return examples
-        lines = p.read_text(encoding="utf-8").splitlines()
+        lines = [line for _, line in iter_lines(p)]
         source = str(p)
     examples = [Example(id=str(i), lang=lang, input=line) for i, line in enumerate(lines) if line.strip()]
     if not examples:
@@ -228,6 +229,10 @@ def cmd_generate(args) -> int:
         cfg.task.name = args.task
     lang = normalize_language(args.lang, context="--lang")
     examples = _read_generation_inputs(args.input, lang)
+    if args.output != "-":
+        from xlgen.io import ensure_writable_file
+
+        ensure_writable_file(args.output)
     if args.max_new_tokens:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
@@ -285,13 +290,14 @@ def _add_study(sub) -> None:
 def cmd_study(args) -> int:
     from xlgen.study.runner import run_study
 
-    summary = run_study(args.study, args.overrides, progress=not args.no_progress)
+    path = resolve_config(args.study)
+    summary = run_study(path, args.overrides, progress=not args.no_progress)
     out = {"selected": summary["selected"]}
     if not args.no_report:
         from xlgen.study.config import load_study
         from xlgen.study.report import write_report
 
-        study, _ = load_study(args.study, args.overrides)
+        study, _ = load_study(path, args.overrides)
         out["report"] = {k: str(v) for k, v in write_report(study.output_dir).items()}
     print(json.dumps(out, indent=2, default=str))
     return 0
@@ -304,7 +310,11 @@ def _add_report(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from xlgen.io import ensure_writable_dir
     from xlgen.study.report import write_report
+
+    if args.out:
+        ensure_writable_dir(args.out)
 
     print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out).items()}, indent=2))
     return 0
@@ -437,6 +447,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_configs(sub) -> None:
+    sub.add_parser("configs", help="list the run and study configs that ship with xlgen (usable by name, e.g. paper/mbart-xquad-full.yaml)")
+
+
+def cmd_configs(args) -> int:
+    from xlgen.packaged import configs_dir, packaged_configs
+
+    print(json.dumps({"dir": str(configs_dir()), "configs": packaged_configs()}, indent=2))
+    return 0
+
+
 COMMANDS = {
     "train": (_add_train, cmd_train),
     "intermediate-tune": (_add_intermediate, cmd_intermediate),
@@ -451,11 +472,19 @@ COMMANDS = {
     "translate": (_add_translate, cmd_translate),
     "models": (_add_models, cmd_models),
     "demo": (_add_demo, cmd_demo),
+    "configs": (_add_configs, cmd_configs),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other error: one line, exit code 2 (argparse would print the usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"xlgen: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xlgen", description="Zero-shot cross-lingual transfer for text generation.")
+    parser = _Parser(prog="xlgen", description="Zero-shot cross-lingual transfer for text generation.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     from xlgen import __version__
 

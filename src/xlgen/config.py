@@ -452,17 +452,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def load_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise XlgenError(f"{path}: no such config file") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise XlgenError(f"{path}{line}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    from xlgen.io import read_yaml
+
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise XlgenError(f"{path}: expected a mapping at the top level")
     return data
