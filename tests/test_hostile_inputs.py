@@ -232,7 +232,7 @@ def case_score_unknown_language(ctx):
 
 
 def case_score_unknown_task(ctx):
-    return Case(["score", "--task", "ner", "--lang", "de", "--references", ctx.refs_de, "--predictions", ctx.write("p.jsonl", _preds_jsonl())], error=["--task", "ner"])
+    return Case(["score", "--task", "ner", "--lang", "de", "--references", ctx.refs_de, "--predictions", ctx.write("p.jsonl", _preds_jsonl())], error=["unknown task", "ner"])
 
 
 def case_score_summary_field_missing(ctx):
