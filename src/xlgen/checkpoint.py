@@ -11,6 +11,7 @@ tensors and plain data only (the random states as tensors and integers, not NumP
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -22,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from xlgen.errors import XlgenError
-from xlgen.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl_lenient
+from xlgen.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl_lenient, remove_temporary_files
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -78,16 +79,56 @@ def save(run_dir: Path, step: int, model, optimizer, scheduler, stream, *, keep:
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:07d}"
     tmp = root / f"step_{step:07d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / "state.pt")
-    atomic_write_json(tmp / "progress.json", {"step": step, "stream": stream.state_dict()})
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with _writing(tmp, f"the checkpoint of step {step}", run_dir, 3 * _nbytes(model, True)):  # weights + Adam moments
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_file(trainable_state(model), str(tmp / "trainable.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()}, tmp / "state.pt")
+        atomic_write_json(tmp / "progress.json", {"step": step, "stream": stream.state_dict()})
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
     for old in sorted(complete(run_dir))[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+@contextlib.contextmanager
+def _writing(tmp: Path, what: str, run_dir: Path, need_bytes: int):
+    """A failed write (a full disk, a vanished directory) removes its partial files, so the space is free again and
+    nothing half-written looks complete, and ends in one line that says what is still intact. torch and safetensors
+    report a full disk in their own words (`unexpected pos 553664 vs 553616`, `SafetensorError`), so any failure here
+    counts, and the free space is compared with what the write needs."""
+    try:
+        yield
+    except Exception as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else (str(e).strip().splitlines() or [type(e).__name__])[0]
+        try:
+            free = shutil.disk_usage(tmp.parent).free
+            if free < need_bytes:
+                reason = f"the disk is full: {free / 2**20:.1f} MiB free, {what} needs about {need_bytes / 2**20:.1f} MiB; {reason}"
+        except OSError:
+            pass
+        raise XlgenError(f"{tmp}: could not write {what} ({reason}){_intact(run_dir)}") from None
+
+
+def _nbytes(model, trainable_only: bool) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _intact(run_dir: Path) -> str:
+    last = latest(run_dir)
+    where = f"the last complete checkpoint, {last.name}, is intact" if last else "no checkpoint was written yet"
+    return f"; {where}: free space and continue with `xlgen train --resume {run_dir}`"
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """What a killed run may leave half-written: checkpoint and model directories still named `.tmp`, and the
+    temporary files of atomic writes. Removed before the run goes on (it rewrites what it needs)."""
+    run_dir = Path(run_dir)
+    for d in [*(run_dir / "checkpoints").glob("*.tmp"), run_dir / "model.tmp"]:
+        shutil.rmtree(d, ignore_errors=True)
+    remove_temporary_files(run_dir)
 
 
 def complete(run_dir: Path) -> list[Path]:
@@ -132,11 +173,12 @@ def load(path: Path, model, optimizer, scheduler, stream) -> int:
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint we resume from, so replayed steps are not logged twice."""
+    """Drop log rows written after the checkpoint we resume from (all of them when there is none), so replayed steps
+    are not logged twice; and test rows, which only an interrupted final evaluation leaves (it is redone)."""
     if not Path(path).exists():
         return
     rows = read_jsonl_lenient(path)
-    kept = [r for r in rows if r.get("step", 0) <= step]
+    kept = [r for r in rows if r.get("step", 0) <= step and r.get("split") != "test"]
     if len(kept) != len(rows) or Path(path).read_text().count("\n") != len(rows):
         atomic_write_jsonl(path, kept)
 
@@ -154,14 +196,15 @@ def save_model(out: Path, backbone, method, base_model: str) -> None:
 
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if method.saves_whole_model:
-        backbone.model.save_pretrained(tmp)
-        backbone.tokenizer.save_pretrained(tmp)
-    else:
-        method.save(backbone.model, tmp)  # the base model's tokenizer is used as it is
-    extra = method.manifest_extra() if hasattr(method, "manifest_extra") else {}
-    write_manifest(tmp, method, portable_model_name(base_model), backbone.family, extra)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    with _writing(tmp, "the adapted model", out.parent, _nbytes(backbone.model, not method.saves_whole_model)):
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if method.saves_whole_model:
+            backbone.model.save_pretrained(tmp)
+            backbone.tokenizer.save_pretrained(tmp)
+        else:
+            method.save(backbone.model, tmp)  # the base model's tokenizer is used as it is
+        extra = method.manifest_extra() if hasattr(method, "manifest_extra") else {}
+        write_manifest(tmp, method, portable_model_name(base_model), backbone.family, extra)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)

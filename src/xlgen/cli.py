@@ -149,6 +149,10 @@ def cmd_evaluate(args) -> int:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
     out = ensure_writable_dir(args.out) if args.out else None
+    if out:
+        from xlgen.io import remove_temporary_files
+
+        remove_temporary_files(out)  # left by a killed evaluation; this one rewrites every file
     device = resolve_device(args.device)
     task = get_task(cfg.task)
     backbone = load_backbone(cfg.model, device)

@@ -289,6 +289,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def remove_temporary_files(root: str | Path, recursive: bool = True) -> None:
+    """Remove the temporary files `atomic_write_text` leaves when its process is killed before the rename."""
+    for p in (Path(root).rglob if recursive else Path(root).glob)(".*.tmp"):
+        if p.is_file():
+            _remove_quietly(p)
+
+
 def _remove_quietly(path) -> None:
     if path is not None:
         try:
@@ -307,10 +314,13 @@ def atomic_write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
 
 def append_jsonl(path: str | Path, row: dict) -> None:
     """Append one line and fsync: `metrics.jsonl` is a log, a torn last line is skipped by readers."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as e:
+        raise XlgenError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def read_jsonl_lenient(path: str | Path) -> list[dict]:

@@ -236,14 +236,15 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
 
     state = make_train_state(ctx)
     stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
+    ckpt.remove_stale_temporaries(run_dir)  # a killed run's half-written files
     last = ckpt.latest(run_dir)
     if last is not None:
         state.step = ckpt.load(last, ctx.model, state.optimizer, state.scheduler, stream)
         if state.weights:
             state.weights.refresh_all()
-        ckpt.truncate_log(run_dir / "metrics.jsonl", state.step)
-        ckpt.truncate_log(run_dir / "train_log.jsonl", state.step)
         print(f"[xlgen] resuming {run_dir} from step {state.step}")
+    ckpt.truncate_log(run_dir / "metrics.jsonl", state.step)
+    ckpt.truncate_log(run_dir / "train_log.jsonl", state.step)
 
     ctx.trackers = Trackers(cfg.tracking, run_dir, run_dir.name, to_dict(cfg))
     ctx.model.train()
