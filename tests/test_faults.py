@@ -289,7 +289,7 @@ def write_study(tmp: Path, data_dir: Path, name: str, executor: dict | None = No
         "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapter_dim": 4}},
         "seeds": [0, 1], "validation_languages": ["vi"], "test_languages": ["de"],
         # Two LRs per method, no refinement: 6 runs, enough for the protocol to make choices that depend on them.
-        "protocol": {"start_lrs": [1e-3, 1e-4], "min_lr": 1e-4, "max_lr": 1e-3, "refine_methods": [], "multipliers": [1]},
+        "protocol": {"start_lrs": [1e-3, 1e-4], "extend": False, "refine": False, "multipliers": [1]},
         "executor": executor or {"kind": "local"}, "output_dir": str(tmp / name),
     }
     path = tmp / f"{name}.yaml"

@@ -107,7 +107,7 @@ def finished_study(tmp_path_factory, data_dir) -> Path:
     (tmp / "base.yaml").write_text(yaml.safe_dump(base))
     study = {"name": "one", "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"qa": {}}, "methods": {"full": {"adaptation.method": "full"}},
              "validation_languages": ["es"], "test_languages": ["de"], "output_dir": str(tmp / "one"),
-             "protocol": {"start_lrs": [1e-3], "min_lr": 1e-3, "max_lr": 1e-3, "refine_methods": [], "multipliers": [1]}}
+             "protocol": {"start_lrs": [1e-3], "extend": False, "refine": False, "multipliers": [1]}}
     (tmp / "study.yaml").write_text(yaml.safe_dump(study))
     run_study(tmp / "study.yaml", progress=False)
     return tmp / "one"

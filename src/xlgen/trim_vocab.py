@@ -332,7 +332,7 @@ def _write_tokenizer(tokenizer, spec: dict, out: Path) -> None:
     config_path = out / "tokenizer_config.json"
     if config_path.is_file():
         # Older files list added tokens by id; transformers 5 writes none, but a copied config might.
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = read_json(config_path)
         if isinstance(config.get("added_tokens_decoder"), dict):
             ids = {a["content"]: a["id"] for a in spec["added_tokens"]}
             config["added_tokens_decoder"] = {
