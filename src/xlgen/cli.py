@@ -34,8 +34,16 @@ def cmd_train(args) -> int:
             raise XlgenError("train: give a config file (or --resume RUN_DIR)")
         cfg = load_config(resolve_config(args.config), args.overrides)
         results = train(cfg, progress=not args.no_progress)
+    if results.get("status") == "diverged":
+        return _diverged(results)
     print(json.dumps({"run_dir": results["run_dir"], "test_summary": results.get("test_summary", {})}, indent=2))
     return 0
+
+
+def _diverged(results: dict) -> int:
+    """A diverged run is a result (its LR was too high), recorded in results.json, but not a model to use: exit 3."""
+    print(f"xlgen: diverged: {results['run_dir']}: {results['error']}; recorded in results.json", file=sys.stderr)
+    return 3
 
 
 def _add_intermediate(sub) -> None:
@@ -51,6 +59,8 @@ def cmd_intermediate(args) -> int:
 
     cfg = load_config(resolve_config(args.config), [*args.overrides, "stage=intermediate"])
     results = train(cfg, progress=not args.no_progress)
+    if results.get("status") == "diverged":
+        return _diverged(results)
     print(json.dumps({"run_dir": results["run_dir"], "model": str(Path(results["run_dir"]) / "model")}, indent=2))
     return 0
 
@@ -106,6 +116,12 @@ def _model_config_for(model: str):
     from xlgen.config import ModelConfig, RunConfig, load_config
 
     run = Path(model)
+    if (run / "config.yaml").exists() and not (run / "model").is_dir():
+        from xlgen.io import read_json
+
+        results = read_json(run / "results.json") if (run / "results.json").is_file() else {}
+        why = results.get("error") if results.get("status") == "diverged" else "it has not finished (no model/ yet)"
+        raise XlgenError(f"{run}: a run directory without a model: {why}")
     if (run / "config.yaml").exists() and (run / "model").is_dir():
         cfg = load_config(run / "config.yaml")
         cfg.model.name = str(run / "model")
