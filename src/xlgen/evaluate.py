@@ -40,8 +40,10 @@ def generate(
 ) -> list[Generation]:
     """Greedy (or beam) generation, batched by sorted input length with a token budget; outputs in input order.
     Decoder-only inputs that share their body (the questions about one paragraph) share its computation."""
-    encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
+    # Decoder-only prompts leave room for the new tokens within the position limit; encoder-decoders crop on their own.
+    extra = {"reserve": max_new} if not backbone.is_encoder_decoder else {}
+    encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False, **extra)
     specials = backbone.special_tokens()
     out = []
     for ids in generate_ids(backbone, model, encoded, target_lang, gen, max_new, device=device, precision=precision, desc=desc, progress=progress):
