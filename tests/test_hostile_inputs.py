@@ -452,7 +452,65 @@ def case_train_raw_text_latin1(ctx):
     raw = ctx.write("raw.de.txt", "Eins.\nZwei.\nDrei für alle.\n".encode("latin-1"))
     cfg = base_config(ctx.data, ctx.dir / "out")
     cfg["data"] = {"raw": {"path": str(ctx.dir / "raw.{lang}.txt"), "languages": ["de"]}}
-    return Case(["intermediate-tune", ctx.write("it.yaml", yaml.safe_dump(cfg))], error=["raw.de.txt:3", "not UTF-8"], allow_new=["out"])
+    return Case(["intermediate-tune", ctx.write("it.yaml", yaml.safe_dump(cfg))], error=["raw.de.txt:3", "not UTF-8"])
+
+
+def case_train_numeric_key(ctx):
+    return Case(["train", ctx.config(raw="1: x\nmodel: {name: embedded}\n")], error=["c.yaml", "Keys should be strings"])
+
+
+def case_train_recursive_yaml_alias(ctx):
+    return Case(["train", ctx.config(raw="model: &a {name: *a}\n")], error=["c.yaml", "model.name", "expected a string"])
+
+
+def case_train_zero_eval_interval(ctx):
+    return Case(["train", ctx.config(), "train.eval_every=0"], error=["train.eval_every", "at least 1"])
+
+
+def case_train_nan_learning_rate(ctx):
+    return Case(["train", ctx.config(), "train.lr=nan"], error=["train.lr", "finite"])
+
+
+def case_train_negative_steps(ctx):
+    return Case(["train", ctx.config(), "train.steps=-5"], error=["train.steps", "at least 0"])
+
+
+def case_train_zero_prompt_length(ctx):
+    return Case(["train", ctx.config(), "adaptation={method: prompt, prompt: {length: 0}}"], error=["adaptation.prompt.length", "at least 1"])
+
+
+def case_train_prompt_longer_than_the_model(ctx):
+    return Case(["train", ctx.config(), f"model.name={tiny_model('mbart50')}", "adaptation={method: prompt, prompt: {length: 5000}}"],
+                error=["5000 learned prompt vectors", "no room"])
+
+
+def case_train_huge_paragraph(ctx):
+    doc = {"data": [{"paragraphs": [{"context": "Berlin ist groß. " * 40_000, "qas": [{"id": "q", "question": "Was?", "answers": [{"text": "Berlin", "answer_start": 0}]}]}]}]}
+    big = ctx.write("big.en.json", json.dumps(doc))
+
+    def check(out, ctx):
+        assert json.loads((ctx.dir / "out" / "results.json").read_text())["steps"] == 1
+
+    return Case(["train", ctx.config(), f"data.train=[{{path: '{big}', lang: en}}]", "data.test=null", "train.steps=1", "--no-progress"], check=check)
+
+
+def case_evaluate_unfinished_run(ctx):
+    run = ctx.dir / "unfinished"
+    run.mkdir()
+    shutil.copy(ctx.run / "config.yaml", run / "config.yaml")
+    return Case(["evaluate", run, "--no-progress"], error=["unfinished", "without a model", "not finished"])
+
+
+def case_evaluate_diverged_run(ctx):
+    run = ctx.dir / "diverged"
+    run.mkdir()
+    shutil.copy(ctx.run / "config.yaml", run / "config.yaml")
+    (run / "results.json").write_text(json.dumps({"status": "diverged", "error": "diverged at step 3: the training loss is nan (lr=1e+08)"}))
+    return Case(["evaluate", run, "--no-progress"], error=["diverged at step 3"])
+
+
+def case_demo_missing_config(ctx):
+    return Case(["demo", "--config", ctx.dir / "nope.yaml", "--out", ctx.dir / "demo"], error=["nope.yaml", "no such"])
 
 
 def case_train_resume_not_a_run(ctx):

@@ -230,12 +230,12 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         return finished
     ctx, method, data = setup(cfg, run_dir, progress)
     params_info = parameter_report(ctx.model)
-    save_config(cfg, run_dir / "config.yaml")
     if progress:
         print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
 
     state = make_train_state(ctx)
     stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
+    save_config(cfg, run_dir / "config.yaml")  # once everything checked out: a failed start leaves no run behind
     ckpt.remove_stale_temporaries(run_dir)  # a killed run's half-written files
     last = ckpt.latest(run_dir)
     if last is not None:
