@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from xlgen.errors import XlgenError
-from xlgen.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl_lenient, read_text, remove_temporary_files
+from xlgen.io import atomic_write_json, atomic_write_jsonl, read_json, read_jsonl_lenient, remove_temporary_files
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -179,7 +179,7 @@ def truncate_log(path: Path, step: int) -> None:
         return
     rows = read_jsonl_lenient(path)
     kept = [r for r in rows if r.get("step", 0) <= step and r.get("split") != "test"]
-    if len(kept) != len(rows) or read_text(path).count("\n") != len(rows):
+    if len(kept) != len(rows) or Path(path).read_bytes().count(b"\n") != len(rows):  # rows dropped, or a torn line
         atomic_write_jsonl(path, kept)
 
 

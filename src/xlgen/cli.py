@@ -206,10 +206,8 @@ def _add_generate(sub) -> None:
 
 
 def _read_generation_inputs(path: str, lang: str):
-    from xlgen.io import iter_jsonl, require_field
+    from xlgen.io import decode_text, iter_jsonl, iter_lines, require_field
     from xlgen.tasks import Example
-
-    from xlgen.io import decode_text, iter_lines
 
     if path == "-":
         lines = decode_text(sys.stdin.buffer.read(), "<stdin>").split("\n")
@@ -335,7 +333,6 @@ def cmd_report(args) -> int:
 
     if args.out:
         ensure_writable_dir(args.out)
-
     print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out).items()}, indent=2))
     return 0
 

@@ -328,9 +328,9 @@ def read_jsonl_lenient(path: str | Path) -> list[dict]:
     rows = []
     if not Path(path).exists():
         return rows
-    for _, line in iter_lines(path):
-        try:
-            rows.append(json.loads(line))
+    for raw in _read_bytes(Path(path)).split(b"\n"):
+        try:  # a line torn by a kill may end inside a character: replaced, then skipped as malformed JSON
+            rows.append(json.loads(raw.decode("utf-8", errors="replace")))
         except ValueError:
             continue
     return rows
