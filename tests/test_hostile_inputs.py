@@ -635,6 +635,62 @@ def case_report_of_a_finished_study(ctx):
     return Case(["report", ctx.study, "--out", ctx.dir / "rep"], check=check)
 
 
+# translate -----------------------------------------------------------------------------------------------------------
+
+
+def _translate(ctx: Ctx, inp, *extra, translator="parallel:flores") -> list:
+    return ["translate", inp, "--to", "de", "--translator", translator, "--cache", "none", "--no-progress", *extra]
+
+
+def case_translate_missing_input(ctx):
+    return Case(_translate(ctx, ctx.dir / "nope.txt", "--out", ctx.dir / "o"), error=["nope.txt", "no such"])
+
+
+def case_translate_latin1_text(ctx):
+    return Case(_translate(ctx, ctx.write("in.txt", "Hello.\nZürich is nice.\n".encode("latin-1")), "--out", ctx.dir / "o"), error=["in.txt:2", "not UTF-8"])
+
+
+def case_translate_text_with_bom_and_crlf(ctx):
+    def check(out, ctx):
+        assert len((ctx.dir / "o" / "in.de.txt").read_text(encoding="utf-8").splitlines()) == 2
+
+    return Case(_translate(ctx, ctx.write("in.txt", codecs.BOM_UTF8 + b"Hello.\r\nWorld.\r\n"), "--out", ctx.dir / "o"), check=check)
+
+
+def case_translate_unknown_translator(ctx):
+    return Case(_translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "o", translator="google:x"), error=["--translator", "google"])
+
+
+def case_translate_unknown_language(ctx):
+    args = _translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "o")
+    args[args.index("--to") + 1] = "xx-Nope"
+    return Case(args, error=["xx-Nope", "--to"])
+
+
+def case_translate_out_under_a_file(ctx):
+    ctx.write("a_file", "")
+    return Case(_translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "a_file" / "o"), error=["a_file"])
+
+
+def case_translate_corpus_pattern_matches_nothing(ctx):
+    return Case(_translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "o", translator=f"parallel:{ctx.dir}/none.{{lang}}.txt"), error=["no files match"])
+
+
+def case_translate_tsv_without_language_header(ctx):
+    tsv = ctx.write("c.tsv", "a\tb\nx\ty\n")
+    return Case(_translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "o", translator=f"parallel:{tsv}"), error=["c.tsv", "language columns"])
+
+
+def case_translate_cache_is_a_directory(ctx):
+    args = _translate(ctx, ctx.write("in.txt", "Hello.\n"), "--out", ctx.dir / "o")
+    args[args.index("--cache") + 1] = ctx.dir
+    return Case(args, error=["translation cache"])
+
+
+def case_evaluate_translate_test_without_translator(ctx):
+    return Case(_eval(ctx, "--mode", "translate-test"), error=["--translator"])
+
+
 # other commands ------------------------------------------------------------------------------------------------------
 
 
@@ -701,4 +757,4 @@ def test_hostile_input(name, tmp_path, data_dir, finished_run, finished_study, c
 
 def test_the_suite_is_large_enough():
     commands = {c.__name__.split("_")[1] for c in CASES.values()}
-    assert len(CASES) >= 40 and {"score", "train", "evaluate", "generate", "study", "report"} <= commands
+    assert len(CASES) >= 40 and {"score", "train", "evaluate", "generate", "study", "report", "translate"} <= commands
