@@ -232,7 +232,7 @@ def case_score_unknown_language(ctx):
 
 
 def case_score_unknown_task(ctx):
-    return Case(["score", "--task", "ner", "--lang", "de", "--references", ctx.refs_de, "--predictions", ctx.write("p.jsonl", _preds_jsonl())], error=["unknown task", "ner"])
+    return Case(["score", "--task", "sentiment", "--lang", "de", "--references", ctx.refs_de, "--predictions", ctx.write("p.jsonl", _preds_jsonl())], error=["unknown task", "sentiment"])
 
 
 def case_score_summary_field_missing(ctx):
@@ -386,7 +386,7 @@ def case_train_unknown_method(ctx):
 
 
 def case_train_unknown_task(ctx):
-    return Case(["train", ctx.config(), "task.name=ner"], error=["task.name", "ner"])
+    return Case(["train", ctx.config(), "task.name=sentiment"], error=["task.name", "sentiment"])
 
 
 def case_train_unknown_family(ctx):
@@ -691,6 +691,32 @@ def case_evaluate_translate_test_without_translator(ctx):
     return Case(_eval(ctx, "--mode", "translate-test"), error=["--translator"])
 
 
+# transfer ------------------------------------------------------------------------------------------------------------
+
+
+def case_transfer_missing_study(ctx):
+    return Case(["transfer", ctx.dir / "nope.yaml", "--no-progress"], error=["nope.yaml", "no such"])
+
+
+def case_transfer_study_key_typo(ctx):
+    base = ctx.write("base.yaml", yaml.safe_dump(base_config(ctx.data, ctx.dir / "unused")))
+    study = ctx.write("t.yaml", yaml.safe_dump({"name": "t", "base": str(base), "transferr": {}, "output_dir": str(ctx.dir / "t")}))
+    return Case(["transfer", study, "--no-progress"], error=["t.yaml", "transfer"])
+
+
+def case_transfer_study_malformed_yaml(ctx):
+    return Case(["transfer", ctx.write("t.yaml", "name: t\nbase: [\n"), "--no-progress"], error=["t.yaml:", "malformed YAML"])
+
+
+def case_transfer_report_not_a_transfer_study(ctx):
+    (ctx.dir / "empty").mkdir()
+    return Case(["transfer-report", ctx.dir / "empty", "--out", ctx.dir / "rep"], error=["no study.json"], allow_new=["rep"])
+
+
+def case_transfer_report_of_a_generation_study(ctx):
+    return Case(["transfer-report", ctx.study, "--out", ctx.dir / "rep"], error=["no index.json"], allow_new=["rep"])
+
+
 # other commands ------------------------------------------------------------------------------------------------------
 
 
@@ -757,4 +783,4 @@ def test_hostile_input(name, tmp_path, data_dir, finished_run, finished_study, c
 
 def test_the_suite_is_large_enough():
     commands = {c.__name__.split("_")[1] for c in CASES.values()}
-    assert len(CASES) >= 40 and {"score", "train", "evaluate", "generate", "study", "report", "translate"} <= commands
+    assert len(CASES) >= 40 and {"score", "train", "evaluate", "generate", "study", "report", "translate", "transfer"} <= commands

@@ -39,7 +39,7 @@ def test_config_arguments_fall_back_to_packaged_configs(tmp_path, monkeypatch):
     own.parent.mkdir()
     own.write_text("model: {name: embedded}\n")
     assert resolve_config("configs/demo.yaml") == Path("configs/demo.yaml")  # a user's own file wins
-    with pytest.raises(XlgenError, match="no such config file.*paper/mbart-xquad-full.yaml"):
+    with pytest.raises(XlgenError, match="no such config file.*xlgen configs"):
         resolve_config("paper/nope.yaml")
 
 
@@ -94,6 +94,11 @@ for name in packaged_configs():
     if name.startswith("studies/"):
         study, _ = load_study(path)
         out["paper"][name] = {"base": study.base, "methods": sorted(study.methods)}
+    elif name.startswith("transfer/") and not Path(name).name.startswith("base-"):
+        from xlgen.transfer.config import load_transfer_study
+
+        study = load_transfer_study(path)
+        out["paper"][name] = {"base": study.base}
     else:
         cfg = load_config(path)
         out["paper"][name] = {"model": cfg.model.name, "task": cfg.task.name}
@@ -108,9 +113,10 @@ print(json.dumps(out))
     assert Path(out["demo"]).is_relative_to(venv) and Path(out["demo_base"]).is_relative_to(venv)
     assert out["demo_model"] == "embedded" and out["demo_steps"] == 30
     assert out["paper"]["paper/mbart-xquad-full.yaml"]["model"] == "facebook/mbart-large-50"
-    assert {"paper/mt5-base-xlsum-full.yaml", "paper/nllb-xlsum-full.yaml", "studies/paper-xquad.yaml"} <= set(out["paper"])
+    shipped = sorted(p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml"))
+    assert sorted(out["paper"]) == shipped  # every config of the repository, none left behind by the package-data globs
     for name, info in out["paper"].items():
-        if name.startswith("studies/"):
+        if "base" in info:
             assert Path(info["base"]).is_relative_to(venv) and Path(info["base"]).is_file(), (name, info)
     # The console script runs from the venv and lists the packaged configs.
     r = subprocess.run([str(venv / "bin" / "xlgen"), "configs"], capture_output=True, text=True, cwd=work, env=_clean_env())

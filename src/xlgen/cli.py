@@ -348,7 +348,7 @@ def _add_transfer(sub) -> None:
 def cmd_transfer(args) -> int:
     from xlgen.transfer.runner import run_transfer_study
 
-    out = run_transfer_study(args.study, args.overrides, progress=not args.no_progress)
+    out = run_transfer_study(resolve_config(args.study), args.overrides, progress=not args.no_progress)
     if not args.no_report:
         from xlgen.transfer.report import write_report
 

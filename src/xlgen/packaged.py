@@ -34,5 +34,4 @@ def resolve_config(arg: str | Path) -> Path:
         cand = configs_dir().joinpath(*parts)
         if cand.is_file():
             return cand
-    known = ", ".join(packaged_configs()) or "none"
-    raise XlgenError(f"{arg}: no such config file (nor a packaged config of that name; packaged: {known})")
+    raise XlgenError(f"{arg}: no such config file (nor a packaged config of that name: `xlgen configs` lists them)")
