@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(BIN)/xlgen models prepare
 	$(BIN)/xlgen demo --out runs/demo
 
+# -q comes from pyproject's addopts: a second -q here would hide pytest's closing summary line (tests/test_packaging.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -x -q --durations=15
+	$(BIN)/python -m pytest -x --durations=15
 
 # The version-sensitive tests against the minimum transformers and peft pyproject.toml declares (and the hub client
 # that transformers 5.17 accepts), installed beside the venv's own in .min-deps/.

@@ -238,3 +238,42 @@ def test_nli_reads_hub_records_as_multinli_labels_them():
     assert [e.target for e in exs] == ["entailment", "contradiction"]
     with pytest.raises(XlgenError, match="record 0: field 'hypothesis' missing"):
         nli.load_hf([{"premise": "a", "label": 1}], "hf:x", "en")
+
+
+@pytest.mark.parametrize("task_name", ["pos", "nli", "mlm"])
+def test_bucketed_encoder_batches_give_the_loss_of_exact_ones(task_name, data_dir):
+    """Shape buckets (issue 9) pad encoder batches too: longer rows and empty extra rows must not change the loss."""
+    from xlgen.backbones import load_backbone
+    from xlgen.config import ModelConfig, ObjectiveConfig
+    from xlgen.objectives import get_objective
+    from xlgen.perf.buckets import BucketPolicy
+
+    bb = load_backbone(ModelConfig(name=str(tiny_encoder("bert"))))
+    if task_name == "mlm":
+        obj = get_objective(ObjectiveConfig(name="pretraining"), bb.family, bb.tokenizer)
+        text = (data_dir / "ud_monolingual_text" / "ud_text.de.txt").read_text(encoding="utf-8").splitlines()[:6]
+        items = bb.encode([obj.make(t, "de", None, str(i)) for i, t in enumerate(text) if t.strip()], obj)
+    else:
+        task = get_task(TaskConfig(name=task_name))
+        bb.prepare(task)
+        path = data_dir / ("ud_pos/en_ewt-ud-train.conllu.gz" if task_name == "pos" else "xnli/dev-de.tsv.gz")
+        if not path.exists():
+            pytest.skip(f"{path} not in the data directory")
+        items = bb.encode(task.load_file(path, "de" if task_name == "nli" else "en")[:6], task)
+    policy = BucketPolicy(max_tokens=4096, max_source=bb.max_input_length, max_target=bb.max_target_length,
+                          source_multiple=64, target_multiple=16, decoder_only=True)
+    shape = policy.shape([it.cost for it in items])
+    assert shape.rows > len(items) and shape.source % 64 == 0
+    model = bb.model.eval()
+    torch.manual_seed(0)
+    exact = bb.collate(items, "cpu")
+    torch.manual_seed(0)
+    padded = bb.collate(items, "cpu", shape)
+    assert padded["input_ids"].shape == (shape.rows, shape.source)
+    assert (padded["labels"][len(items) :] == -100).all()
+    if task_name == "mlm":  # which tokens are masked is drawn over the whole padded matrix, so losses differ
+        return
+    with torch.no_grad():
+        (a, na), (b, nb) = bb.loss(model, exact), bb.loss(model, padded)
+    assert int(na) == int(nb) > 0
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -208,7 +208,7 @@ def test_corpus_formats(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{oops\n', "utf-8")
     with pytest.raises(XlgenError, match=r"bad.jsonl:2"):
         read_corpus_texts([str(tmp_path / "bad.jsonl")])
-    with pytest.raises(XlgenError, match="not found"):
+    with pytest.raises(XlgenError, match="missing.txt: no such file"):
         read_corpus_texts([str(tmp_path / "missing.txt")])
 
 

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from xlgen.errors import XlgenError
+from xlgen.packaged import resolve_config
 
 
 def _add_train(sub) -> None:
@@ -31,10 +32,18 @@ def cmd_train(args) -> int:
     else:
         if not args.config:
             raise XlgenError("train: give a config file (or --resume RUN_DIR)")
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(resolve_config(args.config), args.overrides)
         results = train(cfg, progress=not args.no_progress)
+    if results.get("status") == "diverged":
+        return _diverged(results)
     print(json.dumps({"run_dir": results["run_dir"], "test_summary": results.get("test_summary", {})}, indent=2))
     return 0
+
+
+def _diverged(results: dict) -> int:
+    """A diverged run is a result (its LR was too high), recorded in results.json, but not a model to use: exit 3."""
+    print(f"xlgen: diverged: {results['run_dir']}: {results['error']}; recorded in results.json", file=sys.stderr)
+    return 3
 
 
 def _add_intermediate(sub) -> None:
@@ -48,8 +57,10 @@ def cmd_intermediate(args) -> int:
     from xlgen.config import load_config
     from xlgen.train import train
 
-    cfg = load_config(args.config, [*args.overrides, "stage=intermediate"])
+    cfg = load_config(resolve_config(args.config), [*args.overrides, "stage=intermediate"])
     results = train(cfg, progress=not args.no_progress)
+    if results.get("status") == "diverged":
+        return _diverged(results)
     print(json.dumps({"run_dir": results["run_dir"], "model": str(Path(results["run_dir"]) / "model")}, indent=2))
     return 0
 
@@ -123,6 +134,12 @@ def _model_config_for(model: str):
     from xlgen.config import ModelConfig, RunConfig, load_config
 
     run = Path(model)
+    if (run / "config.yaml").exists() and not (run / "model").is_dir():
+        from xlgen.io import read_json
+
+        results = read_json(run / "results.json") if (run / "results.json").is_file() else {}
+        why = results.get("error") if results.get("status") == "diverged" else "it has not finished (no model/ yet)"
+        raise XlgenError(f"{run}: a run directory without a model: {why}")
     if (run / "config.yaml").exists() and (run / "model").is_dir():
         cfg = load_config(run / "config.yaml")
         cfg.model.name = str(run / "model")
@@ -167,6 +184,10 @@ def cmd_evaluate(args) -> int:
     cfg.generate.num_beams = args.num_beams
     _apply_guard_args(cfg, args)
     out = ensure_writable_dir(args.out) if args.out else None
+    if out:
+        from xlgen.io import remove_temporary_files
+
+        remove_temporary_files(out)  # left by a killed evaluation; this one rewrites every file
     device = resolve_device(args.device)
     task = get_task(cfg.task)
     backbone = load_backbone(cfg.model, device)
@@ -207,16 +228,14 @@ def _add_generate(sub) -> None:
 
 
 def _read_generation_inputs(path: str, lang: str):
-    from xlgen.io import iter_jsonl, require_field
+    from xlgen.io import decode_text, iter_jsonl, iter_lines, require_field
     from xlgen.tasks import Example
 
     if path == "-":
-        lines = sys.stdin.read().splitlines()
+        lines = decode_text(sys.stdin.buffer.read(), "<stdin>").split("\n")
         source = "<stdin>"
     else:
         p = Path(path)
-        if not p.exists():
-            raise XlgenError(f"{p}: no such input file")
         if p.suffix == ".jsonl":
             examples = []
             for n, (lineno, obj) in enumerate(iter_jsonl(p)):
@@ -230,7 +249,7 @@ def _read_generation_inputs(path: str, lang: str):
             if not examples:
                 raise XlgenError(f"{p}: no inputs")
             return examples
-        lines = p.read_text(encoding="utf-8").splitlines()
+        lines = [line for _, line in iter_lines(p)]
         source = str(p)
     examples = [Example(id=str(i), lang=lang, input=line) for i, line in enumerate(lines) if line.strip()]
     if not examples:
@@ -250,6 +269,10 @@ def cmd_generate(args) -> int:
         cfg.task.name = args.task
     lang = normalize_language(args.lang, context="--lang")
     examples = _read_generation_inputs(args.input, lang)
+    if args.output != "-":
+        from xlgen.io import ensure_writable_file
+
+        ensure_writable_file(args.output)
     if args.max_new_tokens:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
@@ -308,13 +331,14 @@ def _add_study(sub) -> None:
 def cmd_study(args) -> int:
     from xlgen.study.runner import run_study
 
-    summary = run_study(args.study, args.overrides, progress=not args.no_progress)
+    path = resolve_config(args.study)
+    summary = run_study(path, args.overrides, progress=not args.no_progress)
     out = {"selected": summary["selected"]}
     if not args.no_report:
         from xlgen.study.config import load_study
         from xlgen.study.report import write_report
 
-        study, _ = load_study(args.study, args.overrides)
+        study, _ = load_study(path, args.overrides)
         out["report"] = {k: str(v) for k, v in write_report(study.output_dir).items()}
     print(json.dumps(out, indent=2, default=str))
     return 0
@@ -327,8 +351,11 @@ def _add_report(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from xlgen.io import ensure_writable_dir
     from xlgen.study.report import write_report
 
+    if args.out:
+        ensure_writable_dir(args.out)
     print(json.dumps({k: str(v) for k, v in write_report(args.study_dir, args.out).items()}, indent=2))
     return 0
 
@@ -344,7 +371,7 @@ def _add_transfer(sub) -> None:
 def cmd_transfer(args) -> int:
     from xlgen.transfer.runner import run_transfer_study
 
-    out = run_transfer_study(args.study, args.overrides, progress=not args.no_progress)
+    out = run_transfer_study(resolve_config(args.study), args.overrides, progress=not args.no_progress)
     if not args.no_report:
         from xlgen.transfer.report import write_report
 
@@ -460,6 +487,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _add_configs(sub) -> None:
+    sub.add_parser("configs", help="list the run and study configs that ship with xlgen (usable by name, e.g. paper/mbart-xquad-full.yaml)")
+
+
+def cmd_configs(args) -> int:
+    from xlgen.packaged import configs_dir, packaged_configs
+
+    print(json.dumps({"dir": str(configs_dir()), "configs": packaged_configs()}, indent=2))
+    return 0
+
+
 COMMANDS = {
     "train": (_add_train, cmd_train),
     "intermediate-tune": (_add_intermediate, cmd_intermediate),
@@ -474,11 +512,19 @@ COMMANDS = {
     "translate": (_add_translate, cmd_translate),
     "models": (_add_models, cmd_models),
     "demo": (_add_demo, cmd_demo),
+    "configs": (_add_configs, cmd_configs),
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other error: one line, exit code 2 (argparse would print the usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"xlgen: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xlgen", description="Zero-shot cross-lingual transfer for text generation.")
+    parser = _Parser(prog="xlgen", description="Zero-shot cross-lingual transfer for text generation.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     from xlgen import __version__
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from xlgen.errors import XlgenError
 
@@ -43,6 +43,12 @@ def _one_or_many(value: Any) -> Any:
 
 # A list field that also takes a single item: `data.test.languages=de` means [de].
 ListOf = Annotated[list[T], BeforeValidator(_one_or_many)]
+# Counts and sizes a run divides by or loops on: a zero or negative value would crash or never end, so it is a config
+# error instead (`train.eval_every: must be at least 1, got 0`).
+AtLeast1 = Annotated[int, Field(ge=1)]
+AtLeast0 = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 @typed_config
@@ -52,8 +58,8 @@ class ModelConfig:
     # Backbone family; "auto" reads it from the model config (see xlgen.backbones).
     family: str = "auto"
     # Inputs are cropped to this many tokens; None = the family's maximum (512 mT5/NLLB/M2M100/Marian, 1024 mBART).
-    max_input_length: int | None = None
-    max_target_length: int | None = None
+    max_input_length: AtLeast1 | None = None
+    max_target_length: AtLeast1 | None = None
     # Decoder-only prompt; {input} is the task input, {instruction} the task's word ("Answer"), {language} a name.
     prompt_template: str = "{input}\n{instruction} in {language}:"
     # Load weights from this run directory or checkpoint instead (e.g. an intermediate-tuning run).
@@ -230,27 +236,27 @@ class DataConfig:
 
 @typed_config
 class TrainConfig:
-    lr: float = 1e-4
-    steps: int = 20_000
-    warmup_steps: int = 4_000
+    lr: PositiveFloat = 1e-4
+    steps: AtLeast0 = 20_000
+    warmup_steps: AtLeast0 = 4_000
     # Tokens per micro-batch (padded source + target tokens), batches built by a token budget with length grouping.
-    max_tokens: int = 4_000
-    grad_accum: int = 1
+    max_tokens: AtLeast1 = 4_000
+    grad_accum: AtLeast1 = 1
     optimizer: str = "adam"  # adam | adamw
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = None
+    eps: NonNegativeFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    max_grad_norm: PositiveFloat | None = None
     # auto: bf16 on GPU, fp32 on CPU. bf16: bf16 working copies of the weights, cast once per step, over fp32 master
     # weights (xlgen.perf.precision); bf16-autocast: fp32 weights under autocast (every use casts).
     precision: str = "auto"  # auto | fp32 | bf16 | bf16-autocast
-    eval_every: int = 2_000
-    save_every: int = 2_000
-    keep_checkpoints: int = 1
+    eval_every: AtLeast1 = 2_000
+    save_every: AtLeast1 = 2_000
+    keep_checkpoints: AtLeast0 = 1
     # Checkpoints exist to resume; a finished run has `model/` and drops them unless asked to keep them (a full
     # checkpoint of a 270M model with Adam state is 3 GB, and a study makes dozens of runs).
     keep_checkpoints_after_finish: bool = False
-    log_every: int = 50
+    log_every: AtLeast1 = 50
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # torch.compile the loss computation (the model's forward included). Each new batch shape costs a compile
@@ -264,8 +270,8 @@ class TrainConfig:
     # sequence) and bucket_target, rows up to what the budget holds, so the GPU's per-shape work (attention plans,
     # compiled and CUDA graphs) is done once per bucket. auto: on for CUDA and for compiled runs.
     bucketing: str = "auto"  # auto | on | off
-    bucket_source: int = 64
-    bucket_target: int = 16
+    bucket_source: AtLeast1 = 64
+    bucket_target: AtLeast1 = 16
     # The loss through the output layer (xlgen.perf.losses): auto = chunked (never every position's logits at once) |
     # plain (the model's own logits) | liger (Liger-Kernel's fused kernel; CUDA, `pip install liger-kernel`).
     loss_impl: str = "auto"
@@ -294,12 +300,12 @@ class GuardOptions:
 @typed_config
 class GenerateConfig:
     # None: the task's default (32 tokens for QA, 128 for summarization).
-    max_new_tokens: int | None = None
-    num_beams: int = 1
+    max_new_tokens: AtLeast1 | None = None
+    num_beams: AtLeast1 = 1
     # Input tokens per generation batch (inputs sorted by length, so padding stays small). Decoding one token reads
     # every weight once whatever the batch, so large batches are nearly free per step, on CPU as on GPU.
-    max_tokens: int = 24_000
-    max_batch_size: int = 96
+    max_tokens: AtLeast1 = 24_000
+    max_batch_size: AtLeast1 = 96
     # Decoding-time language guards, composable (xlgen.guards): span | script | prior | rerank; [] = plain decoding.
     guard: ListOf[str] = field(default_factory=list)
     guard_options: GuardOptions = field(default_factory=GuardOptions)
@@ -347,6 +353,7 @@ _EXPECTED = {
     "float": "a number", "int": "an integer", "bool": "true or false", "string": "a string", "list": "a list",
     "tuple": "a list", "dict": "a mapping", "dataclass": "a mapping", "model": "a mapping",
 }  # fmt: skip
+_BOUNDS = {"greater_than_equal": "at least", "greater_than": "greater than", "less_than_equal": "at most", "less_than": "less than"}
 
 
 def _message(cls: Any, err: dict, where: str) -> str:
@@ -365,6 +372,10 @@ def _message(cls: Any, err: dict, where: str) -> str:
         text = "missing (required)"
     elif kind in ("too_short", "too_long") and isinstance(got, (list, tuple)):
         text = f"expected {err['ctx'].get('max_length', err['ctx'].get('min_length'))} values, got {len(got)}"
+    elif kind in _BOUNDS:
+        text = f"must be {_BOUNDS[kind]} {next(iter(err['ctx'].values()))}, got {got!r}"
+    elif kind == "finite_number":
+        text = f"expected a finite number, got {got!r}"
     elif what is not None:
         text = f"expected {what}, got {got!r}"
     else:
@@ -471,17 +482,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def load_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise XlgenError(f"{path}: no such config file") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise XlgenError(f"{path}{line}: malformed YAML: {getattr(e, 'problem', e)}") from None
+    from xlgen.io import read_yaml
+
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise XlgenError(f"{path}: expected a mapping at the top level")
     return data

@@ -11,16 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from xlgen.config import parse_override
+from xlgen.packaged import configs_dir, resolve_config
 from xlgen.study.config import load_study
 from xlgen.study.report import write_report
 from xlgen.study.runner import Study
 
-DEMO_STUDY = Path(__file__).resolve().parents[2] / "configs" / "studies" / "demo.yaml"
+DEMO_STUDY = configs_dir() / "studies" / "demo.yaml"  # shipped in the package, so an installed wheel runs the demo
 
 
 def run_demo(out: str | Path, *, config: str | None = None, overrides: list[str] = (), progress: bool = True) -> Path:
     """Run the demo study into `out` and write its report there; `overrides` (`train.steps=10`) apply to every run."""
-    study, path = load_study(config or DEMO_STUDY, [f"output_dir={out}"])
+    study, path = load_study(resolve_config(config) if config else DEMO_STUDY, [f"output_dir={out}"])
     study.overrides.update(parse_override(item) for item in overrides)
     Study(study, path).run(progress=progress)
     return Path(write_report(out, out)["report_md"])

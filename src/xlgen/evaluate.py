@@ -42,8 +42,10 @@ def generate(
     """Greedy (or beam) generation, batched by sorted input length with a token budget; outputs in input order.
     Decoder-only inputs that share their body (the questions about one paragraph) share its computation; language
     guards (`gen.guard`, xlgen.guards) constrain or rerank what is generated."""
-    encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False)
     max_new = gen.max_new_tokens or task.default_max_new_tokens
+    # Decoder-only prompts leave room for the new tokens within the position limit; encoder-decoders crop on their own.
+    extra = {"reserve": max_new} if not backbone.is_encoder_decoder else {}
+    encoded = backbone.encode(examples, task, target_lang=target_lang, with_target=False, **extra)
     specials = backbone.special_tokens()
     guards = build_guards(gen, backbone, task, target_lang)
     out = []

@@ -182,17 +182,15 @@ def read_raw_lines(spec: RawTextSpec, lang: str) -> list[str]:
         path = Path(expand_path(spec.path, lang, spec.lang_names))
         if not path.exists():
             raise XlgenError(f"{path}: no such raw text file (language '{lang}')")
+        from xlgen.io import iter_lines
+
         lines = []
-        with open(path, encoding="utf-8", errors="strict") as fh:
-            try:
-                for line in fh:
-                    line = line.strip()
-                    if line:
-                        lines.append(line)
-                        if spec.max_lines and len(lines) >= spec.max_lines:
-                            break
-            except UnicodeDecodeError as e:
-                raise XlgenError(f"{path}:{len(lines) + 1}: not UTF-8 text ({e.reason})") from None
+        for _, line in iter_lines(path):
+            line = line.strip()
+            if line:
+                lines.append(line)
+                if spec.max_lines and len(lines) >= spec.max_lines:
+                    break
         source = str(path)
     elif spec.hf:
         import datasets

@@ -230,20 +230,21 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         return finished
     ctx, method, data = setup(cfg, run_dir, progress)
     params_info = parameter_report(ctx.model)
-    save_config(cfg, run_dir / "config.yaml")
     if progress:
         print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
 
     state = make_train_state(ctx)
     stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
+    save_config(cfg, run_dir / "config.yaml")  # once everything checked out: a failed start leaves no run behind
+    ckpt.remove_stale_temporaries(run_dir)  # a killed run's half-written files
     last = ckpt.latest(run_dir)
     if last is not None:
         state.step = ckpt.load(last, ctx.model, state.optimizer, state.scheduler, stream)
         if state.weights:
             state.weights.refresh_all()
-        ckpt.truncate_log(run_dir / "metrics.jsonl", state.step)
-        ckpt.truncate_log(run_dir / "train_log.jsonl", state.step)
         print(f"[xlgen] resuming {run_dir} from step {state.step}")
+    ckpt.truncate_log(run_dir / "metrics.jsonl", state.step)
+    ckpt.truncate_log(run_dir / "train_log.jsonl", state.step)
 
     ctx.trackers = Trackers(cfg.tracking, run_dir, run_dir.name, to_dict(cfg))
     ctx.model.train()
@@ -253,15 +254,27 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     t_start, tokens_done, target_done, computed_done = time.time(), 0, 0, 0
     log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
     pbar = tqdm(total=cfg.train.steps, initial=state.step, desc=f"train lr={cfg.train.lr:g}", unit="step", disable=not progress)
+    # Divergence is watched on the device (no wait per step) and read where the loop waits anyway: when it logs,
+    # evaluates or saves. A NaN/inf loss never comes back, so the run stops there, recorded as diverged.
+    healthy = torch.ones((), dtype=torch.bool, device=ctx.device)
+    finite_steps = torch.zeros((), dtype=torch.long, device=ctx.device)  # steps before the first non-finite loss
+    start_step, diverged = state.step, None
     try:
         while state.step < cfg.train.steps:
             done = train_step(ctx, state, next(batches))
             step = state.step
             log_loss, log_tokens = log_loss + done.loss_sum, log_tokens + done.target_tokens
             tokens_done, target_done, computed_done = tokens_done + done.tokens, target_done + done.target_tokens, computed_done + done.computed_tokens
+            healthy = healthy & torch.isfinite(done.loss_sum)
+            finite_steps = finite_steps + healthy
             pbar.update(1)
 
-            if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            due_log = step % cfg.train.log_every == 0 or step == cfg.train.steps
+            due_eval = bool(data.dev) and (step % cfg.train.eval_every == 0 or step == cfg.train.steps)
+            due_save = step % cfg.train.save_every == 0 or step == cfg.train.steps
+            if (due_log or due_eval or due_save) and not bool(healthy):
+                diverged = {"step": start_step + int(finite_steps) + 1, "stopped_at": step, "loss": str(log_loss.item() / max(log_tokens, 1))}
+            if due_log or diverged:
                 elapsed = time.time() - t_start
                 loss = log_loss.item() / max(log_tokens, 1)  # the only point where the loop waits for the device
                 row = {"step": step, "loss": loss, "lr": state.scheduler.get_last_lr()[0], "epoch": batches.position.epoch,
@@ -269,17 +282,19 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
                 append_jsonl(run_dir / "train_log.jsonl", row)
                 ctx.trackers.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
                 pbar.set_postfix(loss=f"{row['loss']:.3f}")
-                if not math.isfinite(row["loss"]):
-                    pbar.write(f"[xlgen] step {step}: loss is {row['loss']} (diverged at lr={cfg.train.lr:g})")
                 log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
-            if data.dev and (step % cfg.train.eval_every == 0 or step == cfg.train.steps):
+            if diverged:
+                break
+            if due_eval:
                 evaluate_split(ctx, "dev", step, data.dev)
-            if step % cfg.train.save_every == 0 or step == cfg.train.steps:
+            if due_save:
                 ckpt.save(run_dir, step, ctx.model, state.optimizer, state.scheduler, batches.position, keep=cfg.train.keep_checkpoints)
     finally:
         batches.close()
     pbar.close()
     train_time = time.time() - t_start
+    if diverged:
+        return _record_divergence(ctx, state, stream, diverged, params_info, train_time)
 
     step = state.step
     ckpt.save_model(run_dir / "model", ctx.backbone, method, cfg.model.init_from or cfg.model.name)
@@ -306,8 +321,44 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
         "train_time_s": train_time,
         "device": str(ctx.device),
         "precision": ctx.precision,
+        "status": "done",
     }
     atomic_write_json(run_dir / "results.json", results)
     if not cfg.train.keep_checkpoints_after_finish:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return results
+
+
+def _record_divergence(ctx: RunContext, state: TrainState, stream, diverged: dict, params_info: dict, train_time: float) -> dict:
+    """A run whose loss became NaN/inf ends here: no model and no test evaluation (its weights are not numbers any
+    more), results.json says `status: diverged` (the LR protocol counts it as a failed grid point), checkpoints go, and
+    the model and optimizer state are released so the device is free for the next run of a study."""
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    error = f"diverged at step {diverged['step']}: the training loss is {diverged['loss']} (lr={cfg.train.lr:g})"
+    print(f"[xlgen] {run_dir}: {error}; stopped", flush=True)
+    results = {
+        "run_dir": str(run_dir), "model": cfg.model.name, "task": cfg.task.name, "lr": cfg.train.lr, "steps": diverged["stopped_at"],
+        "primary_metric": ctx.task.primary_metric, "test": {}, "test_summary": {}, "dev_last": {}, "adaptation": cfg.adaptation.method,
+        **params_info, "train_examples": sum(len(g) for g in stream.groups.values()), "stage": cfg.stage, "train_time_s": train_time,
+        "device": str(ctx.device), "precision": ctx.precision, "status": "diverged", "diverged": diverged, "error": error,
+    }
+    if ctx.trackers is not None:
+        ctx.trackers.close()
+    ctx.backbone.model = None
+    state.params.clear()
+    state.optimizer.state.clear()
+    state.weights = None
+    release_device(ctx.device)
+    atomic_write_json(run_dir / "results.json", results)
+    if not cfg.train.keep_checkpoints_after_finish:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return results
+
+
+def release_device(device: torch.device) -> None:
+    """Give freed tensors back: Python's cycles first, then the CUDA caching allocator's blocks."""
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

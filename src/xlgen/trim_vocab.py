@@ -22,7 +22,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .errors import XlgenError, where
+from .errors import XlgenError
+from .io import iter_lines, parse_json, read_json
 
 BYTE_TOKEN = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 MARIAN_CODE = re.compile(r"^>>[^<>\s]+<<$")
@@ -166,24 +167,13 @@ def read_corpus_texts(paths: list[str]) -> list[str]:
         paths = [paths]
     texts: list[str] = []
     for path in map(Path, paths):
-        if not path.is_file():
-            raise XlgenError(f"{path}: corpus file not found")
         suffix = path.suffix.lower()
-        with path.open(encoding="utf-8") as f:
-            if suffix == ".jsonl":
-                for n, line in enumerate(f, 1):
-                    if line.strip():
-                        try:
-                            texts += _strings(json.loads(line))
-                        except json.JSONDecodeError as e:
-                            raise XlgenError(f"{where(path, n)}: invalid JSON ({e.msg})") from None
-            elif suffix == ".json":
-                try:
-                    texts += _strings(json.load(f))
-                except json.JSONDecodeError as e:
-                    raise XlgenError(f"{where(path, e.lineno)}: invalid JSON ({e.msg})") from None
-            else:
-                texts += [line.rstrip("\r\n") for line in f]
+        if suffix == ".jsonl":
+            texts += [t for n, line in iter_lines(path) if line.strip() for t in _strings(parse_json(line, path, n))]
+        elif suffix == ".json":
+            texts += _strings(read_json(path))
+        else:
+            texts += [line for _, line in iter_lines(path)]
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise XlgenError(f"no text in the corpora {', '.join(map(str, paths))}")
@@ -342,7 +332,7 @@ def _write_tokenizer(tokenizer, spec: dict, out: Path) -> None:
     config_path = out / "tokenizer_config.json"
     if config_path.is_file():
         # Older files list added tokens by id; transformers 5 writes none, but a copied config might.
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = read_json(config_path)
         if isinstance(config.get("added_tokens_decoder"), dict):
             ids = {a["content"]: a["id"] for a in spec["added_tokens"]}
             config["added_tokens_decoder"] = {

@@ -49,7 +49,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xlgen.adaptation.base import WEIGHTS, Method, read_manifest, register_method
-from xlgen.config import typed_config
+from xlgen.config import AtLeast1, typed_config
 from xlgen.errors import XlgenError
 
 FROZEN = "frozen.safetensors"
@@ -463,7 +463,7 @@ def load_saved_adapter(model, family: str, path: str | Path, name: str) -> None:
 
 @typed_config
 class AdaptersOptions:
-    dim: int = 64  # bottleneck dimension (Bapna & Firat 2019; the paper: 64)
+    dim: AtLeast1 = 64  # bottleneck dimension (Bapna & Firat 2019; the paper: 64)
     activation: str = "relu"
     name: str = "task"  # this run's adapter
     # Saved adapters to load (frozen) before training, as name -> artifact or run directory (e.g. language adapters).

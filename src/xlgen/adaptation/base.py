@@ -9,7 +9,6 @@ Adding a method is one module that subclasses `Method`, declares its `Options` a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -87,8 +86,10 @@ def write_manifest(out: Path, method: Method, base_model: str, family: str, extr
 
 
 def read_manifest(path: Path) -> dict | None:
+    from xlgen.io import read_json
+
     p = Path(path) / MANIFEST
-    return json.loads(p.read_text()) if p.exists() else None
+    return read_json(p) if p.exists() else None
 
 
 METHODS = Registry("method", "adaptation.method")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from xlgen.adaptation.base import Method, register_method
-from xlgen.config import ListOf, typed_config
+from xlgen.config import AtLeast1, ListOf, typed_config
 from xlgen.errors import XlgenError
 
 
@@ -47,7 +47,7 @@ class PeftMethod(Method):
 
 @typed_config
 class PromptOptions:
-    length: int = 100  # learnable vectors prepended to the (encoder) input embeddings
+    length: AtLeast1 = 100  # learnable vectors prepended to the (encoder) input embeddings
 
 
 @register_method("prompt")
@@ -88,7 +88,7 @@ def lora_targets(model, family: str) -> list[str]:
 
 @typed_config
 class LoraOptions:
-    r: int = 8
+    r: AtLeast1 = 8
     alpha: int = 16
     dropout: float = 0.0
     # None: PEFT's default for the model type, else the backbone family's candidates (`lora_targets`).

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from xlgen.config import ModelConfig
+from xlgen.errors import XlgenError
 from xlgen.registry import Registry
 from xlgen.tasks.base import Example, Task
 
@@ -64,6 +65,13 @@ def learned_prompt(model) -> bool:
     """Whether `model` prepends learned vectors to its inputs (PEFT prompt learning): the one place that asks PEFT."""
     peft_cfg = getattr(model, "active_peft_config", None)
     return peft_cfg is not None and peft_cfg.is_prompt_learning
+
+
+def virtual_tokens(model) -> int:
+    """How many positions the learned vectors of PEFT prompt learning take in front of a sequence (0 without)."""
+    if not learned_prompt(model):
+        return 0
+    return int(getattr(model.active_peft_config, "num_virtual_tokens", 0) or 0)
 
 
 # Adapter host modules by sublayer kind, as dotted suffixes of module paths (see xlgen.adaptation.adapters). These
@@ -134,6 +142,25 @@ class Backbone:
 
     def prepare(self, task: Task) -> None:
         """Add what the model needs for `task` before adaptation (an encoder's classification head); most need nothing."""
+
+    # -- how long a sequence may be ---------------------------------------------------------------------------------
+    def position_limit(self) -> int | None:
+        """Positions one sequence may take: the model's position table (`max_position_embeddings`). Learned absolute
+        positions (mBART, Marian, GPT-2) fail past it with an IndexError; sinusoidal and rotary ones run on but were
+        never trained there. None when positions are relative and unbounded (T5)."""
+        limit = getattr(unwrap(self.model).config, "max_position_embeddings", None)
+        return int(limit) if limit else None
+
+    def room(self) -> int | None:
+        """Positions left for tokens once the learned prompt of the model as adapted (prompt tuning: 100 vectors) is
+        in front of them; None without a limit. Every crop of this family goes by it, so prompt + input always fit."""
+        limit = self.position_limit()
+        if limit is None:
+            return None
+        virtual = virtual_tokens(self.model)
+        if virtual >= limit:
+            raise XlgenError(f"adaptation: {virtual} learned prompt vectors leave no room for input in the {limit} positions of model {self.name}")
+        return limit - virtual
 
     # -- encoding ---------------------------------------------------------------------------------------------------
     def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True) -> list[Encoded]:

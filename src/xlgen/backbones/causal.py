@@ -89,7 +89,9 @@ class CausalBackbone(Backbone):
         ids = self.tokenizer("a")["input_ids"]
         return tuple(ids[: len(ids) - len(plain)]) if ids[-len(plain):] == plain else ()
 
-    def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True) -> list[Encoded]:
+    def encode(self, examples: list[Example], task: Task, target_lang: str | None = None, with_target: bool = True, reserve: int = 0) -> list[Encoded]:
+        """Prompt (and target) token ids. Within the position limit the prompt and what follows it share one
+        sequence, so the body is cropped to leave room for the target, or for `reserve` generated tokens."""
         tok = self.tokenizer
         head, tail = self.cfg.prompt_template.split("{input}", 1)
         bos = list(self._bos())
@@ -99,12 +101,23 @@ class CausalBackbone(Backbone):
             add_special_tokens=False,
         )["input_ids"]
         targets = tok([" " + ex.target.strip() for ex in examples], add_special_tokens=False)["input_ids"] if with_target else [[]] * len(examples)
+        limit = self.room()
+        if limit is not None:
+            reserve = min(reserve, limit // 2)  # the prompt keeps half the positions; `generate` stops at the limit
         out = []
         for body, tl, target in zip(bodies, tails, targets):
-            room = max(self.max_input_length - len(bos) - len(tl), 0)
-            prompt = bos + body[:room] + tl
             labels = (target[: self.max_target_length - 1] + [self.eos_id]) if with_target else []
-            out.append(Encoded(prompt, labels, shared_prefix=len(bos) + min(len(body), room)))
+            room = self.max_input_length - len(bos) - len(tl)
+            if limit is not None:
+                labels = labels[: max(limit - len(bos) - len(tl), 1)]  # only a prompt tail that long crops the target
+                room = min(room, limit - len(bos) - len(tl) - (len(labels) if with_target else reserve))
+            room = max(room, 0)
+            prompt, shared = bos + body[:room] + tl, len(bos) + min(len(body), room)
+            after = len(labels) if with_target else reserve
+            if limit is not None and len(prompt) + after > limit:  # even without a body: keep the prompt's end
+                cut = len(prompt) + after - limit
+                prompt, shared = prompt[cut:], max(shared - cut, 0)
+            out.append(Encoded(prompt, labels, shared_prefix=shared))
         return out
 
     def batch_cost(self, costs: list[tuple[int, int]]) -> int:
@@ -227,7 +240,7 @@ class CausalBackbone(Backbone):
             input_ids=ids,
             attention_mask=mask,
             past_key_values=cache,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=self._new_tokens(max_new_tokens, mask),
             do_sample=False,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_id,
@@ -235,12 +248,17 @@ class CausalBackbone(Backbone):
         )
         return out[:, p_len + s_len :].tolist()
 
+    def _new_tokens(self, requested: int, attention_mask: torch.Tensor) -> int:
+        """New tokens that fit after the longest prompt of a batch within the position limit (at least one)."""
+        room = self.room()
+        return requested if room is None else max(min(requested, room - int(attention_mask.sum(-1).max())), 1)
+
     @torch.no_grad()
     def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int, logits_processor=None) -> list[list[int]]:
         out = model.generate(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=self._new_tokens(max_new_tokens, batch["attention_mask"]),
             num_beams=num_beams,
             do_sample=False,
             pad_token_id=self.pad_id,

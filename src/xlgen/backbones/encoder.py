@@ -38,6 +38,12 @@ class EncodedLabels(Encoded):
     word_ids: list | None = None  # token tasks: the word of each position (None for specials)
     token_type_ids: list | None = None
 
+    @property
+    def cost(self) -> tuple[int, int]:
+        # One sequence and no generated target: the labels sit on the input positions (or are one class), so they
+        # add no length to pad for (shape buckets pad the input alone).
+        return len(self.input_ids), 0
+
 
 class TokenHead(nn.Module):
     def __init__(self, d: int, n: int, dropout: float):
@@ -138,13 +144,21 @@ class EncoderBackbone(Backbone):
     def batch_cost(self, costs) -> int:
         return len(costs) * max(c[0] for c in costs)
 
-    def collate(self, items: list[Encoded], device) -> dict:
-        n, length = len(items), max(len(it.input_ids) for it in items)
+    def collate(self, items: list[Encoded], device, shape=None) -> dict:
+        """`shape` (a `xlgen.perf.buckets.BatchShape`) pads to a bucket: longer rows, and extra rows whose labels are
+        all ignored (their first token is attended, so attention over them stays finite, and never masked for MLM)."""
+        n = max(len(items), shape.rows if shape else 0)
+        length = max([len(it.input_ids) for it in items] + ([shape.source] if shape else []))
         kind = items[0].kind
         input_ids = torch.full((n, length), self.pad_id, dtype=torch.long)
         attention = torch.zeros((n, length), dtype=torch.long)
+        attention[len(items) :, 0] = 1
         types = torch.zeros((n, length), dtype=torch.long)
-        labels = torch.full((n, length), -100, dtype=torch.long) if kind == "token" else torch.tensor([it.labels[0] for it in items]) if kind == "sequence" else None
+        labels = None
+        if kind == "token":
+            labels = torch.full((n, length), -100, dtype=torch.long)
+        elif kind == "sequence":
+            labels = torch.tensor([it.labels[0] for it in items] + [-100] * (n - len(items)))
         for i, it in enumerate(items):
             input_ids[i, : len(it.input_ids)] = torch.tensor(it.input_ids)
             attention[i, : len(it.input_ids)] = 1
@@ -154,8 +168,11 @@ class EncoderBackbone(Backbone):
                 labels[i, : len(it.labels)] = torch.tensor(it.labels)
         if kind == "mlm":
             special = torch.isin(input_ids, torch.tensor(sorted(set(self.tokenizer.all_special_ids)))) | (attention == 0)
+            special[len(items) :] = True
             input_ids, labels = self._masker().torch_mask_tokens(input_ids, special_tokens_mask=special)
-        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        # The real tokens, which bucket padding (attended first positions of extra rows) must not count: see loss().
+        real = torch.tensor(sum(len(it.input_ids) for it in items))
+        batch = {"input_ids": input_ids, "attention_mask": attention, "labels": labels, "real_tokens": real}
         if any(it.token_type_ids for it in items):
             batch["token_type_ids"] = types
         return {"kind": kind, **{k: v.to(device) for k, v in batch.items()}}
@@ -192,7 +209,7 @@ class EncoderBackbone(Backbone):
             # The loop divides by the length of the labels it was handed, which here is every token (MLM: which ones
             # are masked is drawn in collate; token tasks: only first sub-words carry a label), so rescale to the mean
             # over the labelled positions, the usual loss.
-            loss = loss * (batch["attention_mask"].sum() / count.clamp(min=1))
+            loss = loss * (batch["real_tokens"] / count.clamp(min=1))
         return loss, count
 
     # -- evaluation --------------------------------------------------------------------------------------------------

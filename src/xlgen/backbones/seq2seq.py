@@ -153,21 +153,31 @@ class Seq2SeqBackbone(Backbone):
         bodies = tok([ex.input for ex in examples], add_special_tokens=False)["input_ids"]
         suffixes = tok([ex.suffix for ex in examples], add_special_tokens=False)["input_ids"] if any(ex.suffix for ex in examples) else [[]] * len(examples)
         targets = tok([ex.target for ex in examples], add_special_tokens=False)["input_ids"] if with_target else [[]] * len(examples)
+        max_input, max_target = self.max_lengths()
         out = []
         for ex, body, suffix, target in zip(examples, bodies, suffixes, targets):
             tgt_lang = target_lang or ex.lang
             pre, post = self._specials(ex.lang, "source")
             pre = pre + self.source_prefix(tgt_lang)
-            room = max(self.max_input_length - len(pre) - len(post) - len(suffix), 0)
+            room = max(max_input - len(pre) - len(post) - len(suffix), 0)
             input_ids = list(pre) + body[:room] + suffix + list(post)
-            input_ids = input_ids[: self.max_input_length] if len(input_ids) > self.max_input_length else input_ids
+            input_ids = input_ids[:max_input] if len(input_ids) > max_input else input_ids
             labels: list[int] = []
             if with_target:
                 tpre, tpost = self._specials(tgt_lang, "target")
-                room = max(self.max_target_length - len(tpre) - len(tpost), 0)
-                labels = list(tpre) + target[:room] + list(tpost)
+                room = max(max_target - len(tpre) - len(tpost), 0)
+                labels = (list(tpre) + target[:room] + list(tpost))[:max_target]
             out.append(Encoded(input_ids, labels))
         return out
+
+    def max_lengths(self) -> tuple[int, int]:
+        """Source and target crops: the configured ones (the family's defaults), within the positions a learned prompt
+        leaves. The prompt is counted on both sides, since PEFT prompt learning may prepend it to the decoder too
+        (`num_transformer_submodules=2`, prefix tuning's past length)."""
+        room = self.room()
+        if room is None:
+            return self.max_input_length, self.max_target_length
+        return min(self.max_input_length, room), min(self.max_target_length, room)
 
     def source_prefix(self, target_lang: str) -> tuple[int, ...]:
         return ()
@@ -223,10 +233,12 @@ class Seq2SeqBackbone(Backbone):
 
     @torch.no_grad()
     def generate(self, model, batch: dict[str, torch.Tensor], target_lang: str, max_new_tokens: int, num_beams: int, logits_processor=None) -> list[list[int]]:
+        room = self.room()
         out = model.generate(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
-            max_new_tokens=max_new_tokens,
+            # The decoder start token takes a position too.
+            max_new_tokens=max_new_tokens if room is None else max(min(max_new_tokens, room - 1), 1),
             num_beams=num_beams,
             do_sample=False,
             logits_processor=logits_processor,

@@ -31,7 +31,13 @@ class PreparedStep:
     def __post_init__(self):
         self.n_target = sum(len(e.labels) for micro in self.items for e in micro)
         self.n_tokens = sum(len(e.input_ids) + len(e.labels) for micro in self.items for e in micro)
-        self.n_computed = sum(b["input_ids"].numel() + (b["labels"].numel() if "labels" in b and "label_ids" not in b else 0) for b in self.batches)
+        self.n_computed = sum(b["input_ids"].numel() + (b["labels"].numel() if _separate_target(b) else 0) for b in self.batches)
+
+
+def _separate_target(batch: dict) -> bool:
+    """Encoder-decoder labels are a second sequence the decoder computes over; decoder-only labels (`label_ids`) and
+    encoder labels (on the input positions, or one class per row: batches with a `kind`) add no computed tokens."""
+    return batch.get("labels") is not None and "label_ids" not in batch and "kind" not in batch
 
 
 class StreamPosition:
@@ -49,7 +55,8 @@ class StreamPosition:
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Host-to-device copies that do not block the host (from pinned memory on CUDA)."""
     non_blocking = device.type == "cuda"
-    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
+    # Non-tensor entries (the encoder family's batch `kind`) pass through.
+    return {k: v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
 class Prefetcher:
@@ -74,7 +81,7 @@ class Prefetcher:
         state = copy.deepcopy(self.stream.state_dict())
         batches = [self.collate(micro) for micro in items]
         if self.pin:
-            batches = [{k: v.pin_memory() for k, v in b.items()} for b in batches]
+            batches = [{k: v.pin_memory() if torch.is_tensor(v) else v for k, v in b.items()} for b in batches]
         return PreparedStep(items, batches, state, self.stream.epoch)
 
     def _work(self) -> None:

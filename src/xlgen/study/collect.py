@@ -62,6 +62,8 @@ def read_run(d: Path) -> Run | None:
     status, results, error = "unfinished", None, None
     if (d / "results.json").is_file():  # a success removes failed.json, so results.json wins if both exist
         status, results = "done", read_json(d / "results.json")
+        if results.get("status") == "diverged":  # finished, but as a failed grid point
+            status, results, error = "failed", None, results.get("error") or "diverged"
     elif (d / "failed.json").is_file():
         status, error = "failed", read_json(d / "failed.json").get("error") or "no error message"
     lr = k.get("lr")

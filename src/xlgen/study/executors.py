@@ -40,7 +40,7 @@ def run_job(job: Job, progress: bool = False) -> dict:
 
     run_dir = Path(job.run_dir)
     if finished(run_dir):
-        return {"status": "done", "results": read_json(run_dir / "results.json"), "resumed": False, "executed": False}
+        return _result(read_json(run_dir / "results.json"), resumed=False, executed=False)
     t0 = time.time()
     timing = {"started": t0, "pid": os.getpid()}
     try:
@@ -57,7 +57,7 @@ def run_job(job: Job, progress: bool = False) -> dict:
         else:
             results = train(from_dict(RunConfig, job.config), progress=progress)
         (run_dir / "failed.json").unlink(missing_ok=True)
-        return {"status": "done", "results": results, "resumed": resumable, "executed": True, "seconds": time.time() - t0, **timing}
+        return _result(results, resumed=resumable, executed=True, seconds=time.time() - t0, **timing)
     except Exception as e:  # any failure of one run is data for the study, not a crash of it
         error = f"{type(e).__name__}: {e}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +65,13 @@ def run_job(job: Job, progress: bool = False) -> dict:
         return {"status": "failed", "error": error, "executed": True, "seconds": time.time() - t0, **timing}
     finally:
         gc.collect()
+
+
+def _result(results: dict, **info) -> dict:
+    """A finished run's result for the driver: done, or diverged (a failed grid point, with its error)."""
+    if results.get("status") == "diverged":
+        return {"status": "diverged", "error": results.get("error", "diverged"), "results": results, **info}
+    return {"status": "done", "results": results, **info}
 
 
 class LocalExecutor:

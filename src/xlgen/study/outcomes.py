@@ -94,6 +94,8 @@ def outcome_for(key: RunKey, results: dict | None, protocol_cfg: ProtocolConfig,
     never stands in for missing validation data: such a run has failed as far as selection is concerned."""
     if results is None:
         return RunOutcome(key=key, status="failed", error=error)
+    if results.get("status") == "diverged":  # the loss became NaN/inf: a failed grid point, with its reason
+        return RunOutcome(key=key, status="failed", error=results.get("error") or "diverged")
     if protocol_cfg.select_on == "test":
         per_lang = results.get("test") or {}
         missing = "the run has no test metrics to select on (protocol.select_on: test)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xlgen.config import RunConfig, from_dict, load_yaml, set_dotted, to_dict
 from xlgen.errors import XlgenError
-from xlgen.io import append_jsonl, atomic_write_json, read_json
+from xlgen.io import append_jsonl, atomic_write_json, read_json, remove_temporary_files
 from xlgen.study.config import StudyConfig, load_study
 from xlgen.study.executors import Job, finished, invocation_id, make_executor
 from xlgen.study.outcomes import method_entry, new_protocol, outcome_for, protocol_config_for
@@ -109,6 +109,7 @@ class Study:
     # -- the loop --------------------------------------------------------------------------------------------------
     def run(self, progress: bool = True) -> dict:
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_temporary_files(self.dir, recursive=False)  # a killed driver's; each run cleans its own directory
         atomic_write_json(self.dir / "study.json", to_dict(self.cfg))
         inv = invocation_id()
         executor = make_executor(self.cfg.executor, progress=progress)

@@ -12,7 +12,6 @@ Runs written before per-example scores existed give None, and the report shows p
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 from xlgen.metrics.bootstrap import Interval, average_interval, paired_average_difference
@@ -23,13 +22,12 @@ _PLAIN = {"lang_correct": "lang_correct", "avg_length": "length"}
 
 @functools.lru_cache(maxsize=512)
 def _read(path: str, mtime: float) -> dict[str, dict]:
+    from xlgen.io import iter_jsonl
+
     out = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                if "scores" in row:
-                    out[str(row["id"])] = row["scores"]
+    for _, row in iter_jsonl(path):
+        if "scores" in row:
+            out[str(row["id"])] = row["scores"]
     return out
 
 

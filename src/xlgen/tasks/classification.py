@@ -6,12 +6,12 @@ and field, and every label is checked against one label set for all languages (`
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlgen.errors import XlgenError, where
+from xlgen.io import iter_lines
 from xlgen.metrics.base import Measure, Metric, get_metric, register_metric
 from xlgen.tasks.base import Example, Task, register_task
 
@@ -77,23 +77,9 @@ class PairExample(Example):
     line: int = 0
 
 
-def open_text(path: Path):
-    """Plain or gzip-compressed UTF-8 text, lines split on newline only."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
-
-
 def _lines(path: Path):
-    try:
-        with open_text(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                yield lineno, line.rstrip("\n").rstrip("\r")
-    except UnicodeDecodeError as e:
-        raise XlgenError(f"{path}: not UTF-8 text ({e.reason})") from None
-    except (OSError, EOFError) as e:
-        raise XlgenError(f"{path}: cannot read ({e})") from None
+    """(line number, line) of a plain or gzip-compressed text file, through the one reader of user files."""
+    yield from iter_lines(path)
 
 
 class ClassificationTask(Task):

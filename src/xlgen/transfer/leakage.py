@@ -59,15 +59,16 @@ def _raw_lines(spec: RawTextSpec, lang: str, field: str = "transfer.raw"):
     path = Path(expand_path(spec.path, lang, spec.lang_names))
     if not path.exists():
         raise XlgenError(f"{path}: field '{field}': no such raw text file (language '{lang}')")
+    from xlgen.io import iter_lines
+
     used = 0
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            yield str(path), lineno, line
-            used += 1
-            if spec.max_lines and used >= spec.max_lines:
-                return
+    for lineno, line in iter_lines(path):  # as training reads it (read_raw_lines): the same lines, numbered alike
+        if not line.strip():
+            continue
+        yield str(path), lineno, line
+        used += 1
+        if spec.max_lines and used >= spec.max_lines:
+            return
 
 
 def check_raw_text(spec: RawTextSpec, lang: str, index: dict[str, tuple[str, str, str]], field: str) -> int:

@@ -241,7 +241,9 @@ def translate_jsonl(path: Path, fields: list[str], ut: UnitTranslator, s: Langua
 
 
 def translate_text(path: Path, ut: UnitTranslator, s: LanguageSummary, max_examples: int | None) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()[:max_examples]
+    from xlgen.io import iter_lines
+
+    lines = [line for _, line in iter_lines(path)][:max_examples]
     for line in lines:
         ut.plan(line)
     ut.run(s)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xlgen.errors import XlgenError
+from xlgen.io import iter_lines
 from xlgen.languages import normalize_language, same_language
 from xlgen.translate.base import Translator, Unit, register_translator, sentence_units
 from xlgen.translate.splitter import split_units
@@ -72,12 +73,11 @@ def _lang_tag(raw: str) -> str | None:
 
 
 def read_tsv(path: Path) -> Corpus:
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        langs = {col: tag for col in reader.fieldnames or [] if (tag := _lang_tag(col))}
-        if len(langs) < 2:
-            raise XlgenError(f"{path}: a parallel TSV needs a header with at least two language columns (got {reader.fieldnames})")
-        rows = [Row({langs[c]: r[c].strip() for c in langs if r.get(c) and r[c].strip()}) for r in reader]
+    reader = csv.DictReader((line for _, line in iter_lines(path)), delimiter="\t", quoting=csv.QUOTE_NONE)
+    langs = {col: tag for col in reader.fieldnames or [] if (tag := _lang_tag(col))}
+    if len(langs) < 2:
+        raise XlgenError(f"{path}: a parallel TSV needs a header with at least two language columns (got {reader.fieldnames})")
+    rows = [Row({langs[c]: r[c].strip() for c in langs if r.get(c) and r[c].strip()}) for r in reader]
     return Corpus(str(path), rows)
 
 
@@ -110,7 +110,7 @@ def _pattern_files(pattern: str) -> dict[str, dict[str, Path]]:
 def read_line_aligned(pattern: str) -> Corpus:
     rows: list[Row] = []
     for group, files in _pattern_files(pattern).items():
-        lines = {tag: p.read_text(encoding="utf-8").splitlines() for tag, p in files.items()}
+        lines = {tag: [line for _, line in iter_lines(p)] for tag, p in files.items()}
         counts = {tag: len(v) for tag, v in lines.items()}
         if len(set(counts.values())) > 1:
             raise XlgenError(f"{pattern}: files of group {group!r} are not line-aligned (line counts {counts})")
