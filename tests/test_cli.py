@@ -76,17 +76,12 @@ def test_score_any_task_through_its_own_scorer(tmp_path):
 
 
 def test_score_bad_inputs(tmp_path, data_dir):
+    """Through the real entry point (a fresh interpreter): the one-line error and exit 2. The many other bad inputs
+    are cases of tests/test_hostile_inputs.py, which runs the CLI in-process."""
     refs = data_dir / "xquad" / "xquad.de.json"
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "a", "prediction": "x"}\n{"id": "b", "prediction": \n')
     assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "bad.jsonl:2", "malformed JSON")
-    bad.write_text('{"id": "a"}\n')
-    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "bad.jsonl:1", "prediction")
-    bad.write_text('{"id": "nope", "prediction": "x"}\n')
-    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "nope")
-    bad.write_text("")
-    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "de", "--references", refs, "--predictions", bad), "no predictions")
-    assert_clean_error(xlgen("score", "--task", "qa", "--lang", "qq", "--references", refs, "--predictions", bad), "qq")
 
 
 def _config(tmp_path, data_dir, family="t5", **extra):
@@ -134,28 +129,11 @@ def test_train_evaluate_generate_roundtrip(tmp_path, data_dir):
 
 
 def test_train_bad_inputs(tmp_path, data_dir):
+    """Through the real entry point; tests/test_hostile_inputs.py holds the other cases (in-process)."""
     cfg = _config(tmp_path, data_dir)
     assert_clean_error(xlgen("train", cfg, "train.lr=fast"), "train.lr")
-    assert_clean_error(xlgen("train", cfg, "data.test.languages=[de,xx]"), "xx")
-    assert_clean_error(xlgen("train", tmp_path / "missing.yaml"), "missing.yaml")
-    empty = tmp_path / "empty.jsonl"
-    empty.write_text("")
-    assert_clean_error(xlgen("train", cfg, "task.name=summarization", f"data.train=[{{path: {empty}, lang: en}}]"), "empty.jsonl", "no examples")
-    malformed = tmp_path / "m.json"
-    malformed.write_text('{"data": [\n oops]}')
-    assert_clean_error(xlgen("train", cfg, f"data.train=[{{path: {malformed}, lang: en}}]"), "m.json:2", "malformed JSON")
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    if os.geteuid() != 0:  # root writes anywhere
-        assert_clean_error(xlgen("train", cfg, f"output_dir={ro / 'x'}"), "not writable")
-    f = tmp_path / "a_file"
-    f.write_text("")
-    assert_clean_error(xlgen("train", cfg, f"output_dir={f / 'x'}"), "not writable")
-    assert not (tmp_path / "run" / "results.json").exists()
-    assert_clean_error(xlgen("generate", tiny_model("t5"), "--lang", "xx", stdin="a\n"), "xx")
     assert_clean_error(xlgen("generate", tiny_model("mbart50"), "--lang", "yo", stdin="a\n"), "no language code")
-    assert_clean_error(xlgen("train", "--resume", tmp_path / "nothing"), "not a run directory")
+    assert not (tmp_path / "run" / "results.json").exists()
 
 
 def test_intermediate_tune_and_trim_vocab_commands(tmp_path, data_dir):

@@ -276,7 +276,7 @@ def write_study(tmp: Path, data_dir: Path, name: str, executor: dict | None = No
     (tmp / "base.yaml").write_text(yaml.safe_dump(base))
     study = {
         "name": name, "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}},
-        "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapter_dim": 4}},
+        "methods": {"full": {"adaptation.method": "full"}, "adapters": {"adaptation.method": "adapters", "adaptation.adapters.dim": 4}},
         "seeds": [0, 1], "validation_languages": ["vi"], "test_languages": ["de"],
         # Two LRs per method, no refinement: 6 runs, enough for the protocol to make choices that depend on them.
         "protocol": {"start_lrs": [1e-3, 1e-4], "extend": False, "refine": False, "multipliers": [1]},

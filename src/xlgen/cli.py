@@ -544,6 +544,8 @@ def _quiet_libraries() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")
+    # peft 0.21 reads transformers 5's deprecated `is_gradient_checkpointing`: advice for peft's authors, not for users.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -251,8 +251,9 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
     # The next steps' batches are collated on a thread while the device computes; checkpoints record the position of
     # the last step taken (`batches.position`), not the stream's, which runs ahead.
     batches = Prefetcher(stream, lambda items: collate(ctx, state, items), micro_batches=cfg.train.grad_accum, device=ctx.device, background=cfg.train.prefetch)
-    t_start, tokens_done, target_done, computed_done = time.time(), 0, 0, 0
-    log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
+    t_start, tokens_done, target_done = time.time(), 0, 0
+    # The log window: loss and padding since the last log row (so a resumed run logs what an uninterrupted one does).
+    log_loss, log_tokens, log_real, log_computed = torch.zeros((), device=ctx.device), 0, 0, 0
     pbar = tqdm(total=cfg.train.steps, initial=state.step, desc=f"train lr={cfg.train.lr:g}", unit="step", disable=not progress)
     # Divergence is watched on the device (no wait per step) and read where the loop waits anyway: when it logs,
     # evaluates or saves. A NaN/inf loss never comes back, so the run stops there, recorded as diverged.
@@ -264,7 +265,8 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
             done = train_step(ctx, state, next(batches))
             step = state.step
             log_loss, log_tokens = log_loss + done.loss_sum, log_tokens + done.target_tokens
-            tokens_done, target_done, computed_done = tokens_done + done.tokens, target_done + done.target_tokens, computed_done + done.computed_tokens
+            log_real, log_computed = log_real + done.tokens, log_computed + done.computed_tokens
+            tokens_done, target_done = tokens_done + done.tokens, target_done + done.target_tokens
             healthy = healthy & torch.isfinite(done.loss_sum)
             finite_steps = finite_steps + healthy
             pbar.update(1)
@@ -278,11 +280,11 @@ def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None,
                 elapsed = time.time() - t_start
                 loss = log_loss.item() / max(log_tokens, 1)  # the only point where the loop waits for the device
                 row = {"step": step, "loss": loss, "lr": state.scheduler.get_last_lr()[0], "epoch": batches.position.epoch,
-                       "target_tokens_per_s": target_done / elapsed, "tokens_per_s": tokens_done / elapsed, "padding": 1 - tokens_done / max(computed_done, 1)}
+                       "target_tokens_per_s": target_done / elapsed, "tokens_per_s": tokens_done / elapsed, "padding": 1 - log_real / max(log_computed, 1)}
                 append_jsonl(run_dir / "train_log.jsonl", row)
                 ctx.trackers.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step)
                 pbar.set_postfix(loss=f"{row['loss']:.3f}")
-                log_loss, log_tokens = torch.zeros((), device=ctx.device), 0
+                log_loss, log_tokens, log_real, log_computed = torch.zeros((), device=ctx.device), 0, 0, 0
             if diverged:
                 break
             if due_eval:
