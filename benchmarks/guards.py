@@ -33,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from xlgen.metrics.bootstrap import RESAMPLES, average_interval, mean_interval, paired_average_difference, paired_difference  # noqa: E402
+from xlgen.metrics.bootstrap import average_interval, mean_interval, paired_average_difference, paired_difference  # noqa: E402
 
 LRS = (1e-4, 1e-5)
 # XQuAD's target languages of the demo (English, the source, is left out: the goal concerns the targets).
@@ -277,7 +277,7 @@ def render(results: dict, doc: Path) -> str:
         "",
         "## Setup",
         "",
-        f"- model: the embedded Gemma-3-270M fully finetuned as in `configs/demo.yaml` (30 steps of at most 1000 tokens on",
+        "- model: the embedded Gemma-3-270M fully finetuned as in `configs/demo.yaml` (30 steps of at most 1000 tokens on",
         f"  English QA), at learning rates {', '.join(f'{lr:g}' for lr in meta['lrs'])}; one training seed each",
         f"- XQuAD after the paper's filter, {meta['n']} questions per language (whole paragraphs, seed {meta['seed']}), greedy decoding,",
         f"  at most {meta['max_new_tokens']} new tokens, on {meta['device']}",
@@ -287,7 +287,7 @@ def render(results: dict, doc: Path) -> str:
         f"- speed: total generation time over all {len(langs)} languages relative to unguarded decoding of the same model in",
         f"  the same process (one-time tables excluded; they took {setup})",
         f"- goal (issue 15): LCR ≥ {GOAL_LCR:.0f}% for every target language, F1 not lower than unguarded, ≤ {GOAL_SPEED}× the time.",
-        f"  'F1 not lower' is read as: the paired ΔF1 interval of the target average does not lie below 0",
+        "  'F1 not lower' is read as: the paired ΔF1 interval of the target average does not lie below 0",
         "",
         "## Summary (target languages: " + ", ".join(targets) + ")",
         "",

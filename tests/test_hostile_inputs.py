@@ -449,7 +449,7 @@ def case_train_empty_summarization_data(ctx):
 
 
 def case_train_raw_text_latin1(ctx):
-    raw = ctx.write("raw.de.txt", "Eins.\nZwei.\nDrei für alle.\n".encode("latin-1"))
+    ctx.write("raw.de.txt", "Eins.\nZwei.\nDrei für alle.\n".encode("latin-1"))
     cfg = base_config(ctx.data, ctx.dir / "out")
     cfg["data"] = {"raw": {"path": str(ctx.dir / "raw.{lang}.txt"), "languages": ["de"]}}
     return Case(["intermediate-tune", ctx.write("it.yaml", yaml.safe_dump(cfg))], error=["raw.de.txt:3", "not UTF-8"])

@@ -12,7 +12,6 @@ from its last complete checkpoint with the same data order.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from contextlib import nullcontext

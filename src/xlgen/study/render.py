@@ -185,7 +185,7 @@ def section_per_language(doc: Doc, ctx: Context) -> None:
                 continue
             bars = chosen_bars(ctx, model, task)
             for key in (metric, *DIAGNOSTICS):
-                title, digits = (metric if key == metric else measure(key).label), measure(key).digits
+                title = metric if key == metric else measure(key).label
                 rows = [[b["method"], b["kind"], lr_text(b["lr"]), it_text(b["it"]), str(len(b["seeds"])),
                          *[lang_cell(b, key, lang, metric, ctx) for lang in ctx.langs], lang_cell(b, key, "avg", metric, ctx)] for b in bars]
                 doc.heading(3, f"{model} / {task}: {title}")

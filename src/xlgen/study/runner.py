@@ -19,7 +19,7 @@ from xlgen.io import append_jsonl, atomic_write_json, read_json, remove_temporar
 from xlgen.study.config import StudyConfig, load_study
 from xlgen.study.executors import Job, finished, invocation_id, make_executor
 from xlgen.study.outcomes import method_entry, new_protocol, outcome_for, protocol_config_for
-from xlgen.study.protocol import RunKey, RunOutcome, fmt_lr
+from xlgen.study.protocol import LRProtocol, RunKey, RunOutcome, fmt_lr
 from xlgen.study.translation import add_translate_train, run_evaluations, translate_training_data
 
 

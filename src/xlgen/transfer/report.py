@@ -301,7 +301,7 @@ def render(c: dict, data: dict, out: Path, command: str | None) -> str:
           f"- transfer languages: {', '.join(c['langs'])}; step budgets k: {c['ks']}; seeds: {s['seeds']} (the seed drives the transfer step's data order); transfer overrides: `{s['transfer'].get('overrides')}`",
           f"- targets: {', '.join(c['targets'])}; evaluation examples per target: {checks.get('eval_examples')}",
           f"- raw-text lines per transfer language (all checked against every evaluation sentence, none overlaps): {checks.get('raw_lines_checked')}",
-          f"- pretraining languages: " + (f"list `{c['list']}`" if c["list_known"] else f"no published list for this model (`{c['list']}`): every target's status is unknown" if c["list"] else "no list given: status unknown"),
+          "- pretraining languages: " + (f"list `{c['list']}`" if c["list_known"] else f"no published list for this model (`{c['list']}`): every target's status is unknown" if c["list"] else "no list given: status unknown"),
           ""]  # fmt: skip
     runs = c["runs"]
     n_done = sum(1 for r in runs if r["results"])
