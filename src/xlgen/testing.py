@@ -98,14 +98,20 @@ def tiny_model(family: str) -> Path:
     that loses the race discards its copy and uses the winner's.
     """
     _check_family(family)
+    return cached_build(family, lambda out: build_tiny_model(family, out))
+
+
+def cached_build(name: str, build) -> Path:
+    """`cache_dir() / name`, built once by `build(directory)`: into a temporary directory renamed into place, so
+    concurrent test processes never see half a model (the loser of the race drops its copy)."""
     root = cache_dir()
-    final = root / family
+    final = root / name
     if (final / "config.json").is_file():
         return final
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{family}-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        build_tiny_model(family, tmp)
+        build(tmp)
         tmp.chmod(0o755)  # mkdtemp's 0700 would hide the model from other users of a shared temp dir
         try:
             os.rename(tmp, final)

@@ -11,13 +11,11 @@ normal Hugging Face directory and cached beside the other tiny models.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
 from xlgen.errors import XlgenError
-from xlgen.testing import DIMS, _quiet_progress_bars, _training_sentences, cache_dir
+from xlgen.testing import DIMS, _quiet_progress_bars, _training_sentences, cached_build
 
 ENCODERS = ("bert", "xlmr")
 VOCAB = 3000
@@ -26,23 +24,7 @@ VOCAB = 3000
 def tiny_encoder(kind: str) -> Path:
     if kind not in ENCODERS:
         raise XlgenError(f"unknown tiny encoder {kind!r}; choose one of {', '.join(ENCODERS)}")
-    root = cache_dir()
-    final = root / f"encoder-{kind}"
-    if (final / "config.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".encoder-{kind}-", dir=root))
-    try:
-        build_tiny_encoder(kind, tmp)
-        tmp.chmod(0o755)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return cached_build(f"encoder-{kind}", lambda out: build_tiny_encoder(kind, out))
 
 
 def _bert_tokenizer(scratch: Path):
