@@ -59,12 +59,6 @@ def rouge_scores(
     `lang` is needed only to refuse stemming outside English: silently scoring unstemmed text would make numbers
     look comparable to stemmed ones when they are not.
     """
-    if len(predictions) != len(references):
-        raise XlgenError(f"{len(predictions)} predictions but {len(references)} references; they must pair up")
-    if not predictions:
-        raise XlgenError("no examples to score")
-    if use_stemmer and base_language(lang) != "en":
-        raise XlgenError(f"ROUGE stemming is available for English only, not for language '{lang}'")
     per = rouge_example_scores(predictions, references, lang, use_stemmer=use_stemmer)
     n = len(predictions)
     return {key: sum(values) / n for key, values in per.items()}
