@@ -80,6 +80,16 @@ def test_precision_names():
         resolve_precision("fp16", torch.device("cpu"))
 
 
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")])
+def test_native_precision_follows_the_cpu_bf16_units(monkeypatch, amx, avx512_bf16, expected):
+    """`native` is bf16 on a CPU with bf16 units and fp32 on one without (where bf16 is emulated, slower than fp32);
+    `auto` stays fp32 on every CPU. The CPU's answers are replaced, the resolution logic is the real one."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert resolve_precision("native", torch.device("cpu")) == expected
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
 @pytest.mark.parametrize("family", ["t5", "mbart50", "nllb", "m2m100", "marian"])
 def test_every_family_trains_with_bf16_working_weights(tmp_path, data_dir, family):
     """Families with fp32 buffers (M2M100's sinusoidal positions, mBART's final-logits bias) meet bf16 weights under

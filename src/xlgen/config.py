@@ -247,9 +247,10 @@ class TrainConfig:
     eps: NonNegativeFloat = 1e-8
     weight_decay: NonNegativeFloat = 0.0
     max_grad_norm: PositiveFloat | None = None
-    # auto: bf16 on GPU, fp32 on CPU. bf16: bf16 working copies of the weights, cast once per step, over fp32 master
+    # auto: bf16 on GPU, fp32 on CPU. native: bf16 wherever the hardware has bf16 units (GPUs; CPUs with AMX or
+    # AVX512-BF16), else fp32. bf16: bf16 working copies of the weights, cast once per step, over fp32 master
     # weights (xlgen.perf.precision); bf16-autocast: fp32 weights under autocast (every use casts).
-    precision: str = "auto"  # auto | fp32 | bf16 | bf16-autocast
+    precision: str = "auto"  # auto | native | fp32 | bf16 | bf16-autocast
     eval_every: AtLeast1 = 2_000
     save_every: AtLeast1 = 2_000
     keep_checkpoints: AtLeast0 = 1
