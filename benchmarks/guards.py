@@ -38,7 +38,8 @@ from xlgen.metrics.bootstrap import average_interval, mean_interval, paired_aver
 LRS = (1e-4, 1e-5)
 # XQuAD's target languages of the demo (English, the source, is left out: the goal concerns the targets).
 LANGS = ("de", "es", "ru", "zh", "ar", "hi", "th", "vi")
-GUARDS = ("none", "span", "script", "prior", "rerank", "span+rerank")
+# "@wrong": the reranker only for inputs whose plain output is in another language (generate.guard_options.rerank_when)
+GUARDS = ("none", "span", "script", "prior", "rerank", "span+rerank", "rerank@wrong", "span+rerank@wrong")
 TUNE_LANG = "ro"
 TUNE = {"prior_strength": (0.5, 1.0, 2.0, 4.0)}  # the reranker keeps its default weight (1): one knob tuned, one language
 RESULTS = REPO / "benchmarks" / "results" / "guards.json"
@@ -111,7 +112,10 @@ def guard_config(base, spec: str, options: dict):
     from xlgen.guards import guard_names
 
     gen = copy.deepcopy(base)
+    spec, _, when = spec.partition("@")  # "span+rerank@wrong": rerank_when=wrong
     gen.guard = guard_names(spec)
+    if when:
+        gen.guard_options.rerank_when = when
     for k, v in options.items():
         setattr(gen.guard_options, k, v)
     return gen
@@ -193,8 +197,9 @@ def saver(path: Path, results: dict):
 def tune(run_dir: Path, n: int, seed: int, results: dict, save) -> dict:
     """Each tunable option over its grid on XQuAD-ro at 1e-4 (the LR with wrong-language answers). The goal asks for the
     right language without losing task quality, so the choice is the highest language-correct rate among the values
-    whose F1 is not below unguarded decoding by more than the noise: the paired ΔF1 interval reaches 0, the criterion
-    the table applies (none qualifying: the smallest value)."""
+    whose F1 is not below unguarded decoding: the paired ΔF1 point estimate is at least 0 (none qualifying: the
+    smallest value). An earlier rule took any value whose ΔF1 interval merely reached 0; on 24 questions that let
+    through a strength that cost 11-16 F1 on the reported languages."""
     chosen = {}
     store = results["tuning"]
     _rescore(store, n, seed)
@@ -207,7 +212,7 @@ def tune(run_dir: Path, n: int, seed: int, results: dict, save) -> dict:
         rows = []
         for value in grid:
             c = store["cells"][f"tune|{option}={value}|{guard}|{TUNE_LANG}"]
-            rows.append((value, paired_difference(c["f1"], base).high >= 0, 100.0 * float(np.mean(c["lc"]))))
+            rows.append((value, paired_difference(c["f1"], base).estimate >= 0, 100.0 * float(np.mean(c["lc"]))))
         eligible = [r for r in rows if r[1]]
         chosen[option] = max(eligible, key=lambda r: (r[2], -r[0]))[0] if eligible else min(grid)
     results["tuning"]["chosen"] = chosen

@@ -252,6 +252,31 @@ def test_rerank_candidates_are_the_same_on_the_shared_prefix_path(data_dir, caus
     assert all(len(set(firsts[i : i + 3])) == 3 for i in range(0, len(firsts), 3))
 
 
+def test_rerank_when_wrong_reranks_only_the_wrong_language_outputs(data_dir, causal, monkeypatch):
+    """`rerank_when: wrong`: inputs whose plain output is in the target language keep it; the others get what the
+    reranker gives when it always runs. Language ID is pinned here (even inputs "right", odd ones "wrong"), so both
+    branches run whatever the tiny random model writes."""
+    import xlgen.evaluate as evaluate
+
+    task, exs = qa_examples(data_dir, "de", 6)
+    options = {"rerank_candidates": 3}
+    plain = generate(causal, causal.model, exs, task, "de", GenerateConfig(max_new_tokens=5), progress=False)
+    always = generate(causal, causal.model, exs, task, "de", GenerateConfig(max_new_tokens=5, guard=["rerank"], guard_options=GuardOptions(**options)), progress=False)
+    monkeypatch.setattr(evaluate, "detect_languages", lambda texts: ["de" if i % 2 == 0 else "en" for i in range(len(texts))])
+    seen = []
+    real = causal.generate_shared
+    monkeypatch.setattr(causal, "generate_shared", lambda model, items, *a, **k: seen.append(len(items)) or real(model, items, *a, **k))
+    lazy = generate(causal, causal.model, exs, task, "de", GenerateConfig(max_new_tokens=5, guard=["rerank"], guard_options=GuardOptions(rerank_when="wrong", **options)), progress=False)
+    assert [g.raw for g in lazy] == [(plain if i % 2 == 0 else always)[i].raw for i in range(len(exs))]
+    assert seen[-1] == 3  # the candidate pass saw the wrong-language inputs only
+
+
+def test_rerank_when_is_checked(causal):
+    task = get_task(TaskConfig(name="qa"))
+    with pytest.raises(XlgenError, match="rerank_when: unknown value 'sometimes'"):
+        build_guards(GenerateConfig(guard=["rerank"], guard_options=GuardOptions(rerank_when="sometimes")), causal, task, "de")
+
+
 def test_all_guards_compose_in_generation(data_dir, causal):
     task, exs = qa_examples(data_dir, "ru", 6)
     gen = GenerateConfig(max_new_tokens=5, guard=["span", "script", "prior", "rerank"])

@@ -296,6 +296,10 @@ class GuardOptions:
     # Each extra candidate adds one decoding pass (the prompt is shared); 3 keeps short answers near 1.5x the time.
     rerank_candidates: int = 3
     rerank_weight: float = 1.0
+    # rerank: always | wrong. wrong: decode plainly (under the other guards) first, and make candidates only for the
+    # inputs whose output language ID does not put in the target language: the cost of the candidates is paid on
+    # that share of inputs alone, and outputs already in the right language are left as plain decoding made them.
+    rerank_when: str = "always"
 
 
 @typed_config

@@ -14,7 +14,9 @@ from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
 from xlgen.guards import GuardSet, build_guards
 from xlgen.io import append_jsonl, atomic_write_jsonl
+from xlgen.languages import same_language
 from xlgen.metrics import remove_rudiments
+from xlgen.metrics.langid import detect_languages
 from xlgen.perf.precision import WorkingWeights
 from xlgen.runtime import RunContext
 from xlgen.tasks import Example, Task
@@ -61,6 +63,19 @@ def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: Gene
     """The generated token ids of encoded inputs, in input order (the part of `generate` that runs the model).
     Language guards (`guards`, built for `examples`, the inputs of `encoded`) act as logits processors; a reranker
     generates `copies` candidates per input and keeps one."""
+    kwargs = {"device": device, "precision": precision, "desc": desc, "progress": progress}
+    if guards and guards.copies > 1 and guards.rerank_when == "wrong":
+        # Candidates only for the inputs plain (guarded) decoding answered in another language (xlgen.guards.rerank).
+        out = generate_ids(backbone, model, encoded, target_lang, gen, max_new, guards=guards.plain_pass(), examples=examples, **kwargs)
+        specials = backbone.special_tokens()
+        detected = detect_languages([remove_rudiments(backbone.decode(ids), extra=specials) for ids in out])
+        wrong = [i for i, d in enumerate(detected) if not same_language(d, target_lang)]
+        if wrong:
+            again = generate_ids(backbone, model, [encoded[i] for i in wrong], target_lang, gen, max_new, guards=guards.candidate_pass(),
+                                 examples=[examples[i] for i in wrong], **kwargs)
+            for i, ids in zip(wrong, again):
+                out[i] = ids
+        return out
     out: list[list[int] | None] = [None] * len(encoded)
     copies = guards.copies if guards else 1
     specials = backbone.special_tokens() if guards else []

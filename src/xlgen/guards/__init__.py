@@ -47,9 +47,20 @@ class GuardSet:
     """The guards of one (model, target language), built once; `for_batch` gives each generation batch its
     processors and, after generation, picks one output per input when the reranker made several."""
 
-    def __init__(self, guards: list[Guard]):
+    def __init__(self, guards: list[Guard], rerank_when: str | None = None):
         self.guards = sorted(guards, key=lambda g: g.stage)
         self.copies = max((g.copies for g in self.guards), default=1)
+        reranker = next((g for g in self.guards if isinstance(g, rerank.RerankGuard)), None)
+        self.rerank_when = rerank_when or (reranker.when if reranker else "always")
+
+    def plain_pass(self) -> GuardSet | None:
+        """The guards but the reranker (None when it is the only one): the first pass of `rerank_when: wrong`."""
+        rest = [g for g in self.guards if not isinstance(g, rerank.RerankGuard)]
+        return GuardSet(rest) if rest else None
+
+    def candidate_pass(self) -> GuardSet:
+        """Every guard, candidates for every input: the second pass of `rerank_when: wrong`."""
+        return GuardSet(self.guards, rerank_when="always")
 
     def for_batch(self, examples: list, num_beams: int = 1) -> "BatchGuards":
         rows_per_example = self.copies * num_beams

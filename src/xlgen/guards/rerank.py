@@ -11,6 +11,12 @@ usually commits ("The" vs "Die"), greedy continuations keep each candidate as fl
 rows share everything before the branch: on the decoder-only shared-prefix path the prompt is computed once and its
 cache copied K times, so the extra cost is K-1 short decodes, not K prompts (which beam search would recompute).
 The log-probabilities are those of the final (guarded) distribution, summed by the processor as it goes.
+
+With `rerank_when: wrong` the candidates are made only where they can matter: plain (otherwise guarded) decoding
+runs first, and only the inputs whose output is not identified as the target language are decoded again with K
+candidates (`xlgen.evaluate.generate_ids`). The first candidate is that plain output, so the choice is the same as
+`always` would make for those inputs; the others keep their plain output even where a candidate would have scored
+higher. The cost is one plain pass plus the candidate pass over the wrong-language share.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from xlgen.errors import XlgenError
 from xlgen.guards.base import Guard, GuardProcessor, register_guard
 from xlgen.metrics.langid import target_language_probability
 
+RERANK_WHEN = ("always", "wrong")
 LID_FLOOR = 1e-4  # probabilities below count as this, so log P stays finite for candidates LID gives nothing
 
 
@@ -78,6 +85,9 @@ class RerankGuard(Guard):
         if self.copies < 2:
             raise XlgenError(f"generate.guard_options.rerank_candidates: needs at least 2 candidates (got {self.copies})")
         self.weight = ctx.options.rerank_weight
+        self.when = ctx.options.rerank_when
+        if self.when not in RERANK_WHEN:
+            raise XlgenError(f"generate.guard_options.rerank_when: unknown value {self.when!r} (known: {', '.join(RERANK_WHEN)})")
 
     def processor(self, examples, rows_per_example):
         if rows_per_example != self.copies:
