@@ -30,3 +30,16 @@ def check_peft_for_encoder_decoder() -> None:
     if not hasattr(GenerationMixin, "_prepare_encoder_decoder_kwargs_for_generation") and _version("peft") < Version(MIN_PEFT):
         raise XlgenError(f"adaptation.method: peft {_version('peft')} cannot wrap encoder-decoder models under transformers {_version('transformers')} "
                          f"(it needs a method transformers 5.18 removed); install peft>={MIN_PEFT}")
+
+
+def cache_kwarg(model) -> str:
+    """The name a model's forward (and `generate`) takes its KV cache by: transformers 5.2x renamed `past_key_values`
+    to `cache` (the old name warns, and goes from model forwards in 5.40); earlier releases know only the old name."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
+def output_cache(output):
+    """The KV cache of a model output, under either name (see `cache_kwarg`), without the deprecation warning."""
+    return output["cache"] if "cache" in output else output["past_key_values"]

@@ -8,6 +8,7 @@ import torch
 
 from xlgen import languages
 from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, memoized, register_family, unwrap
+from xlgen.compat import cache_kwarg, output_cache
 from xlgen.errors import XlgenError
 from xlgen.perf.losses import LOSS_IMPLS
 from xlgen.tasks.base import Example, Task
@@ -218,7 +219,8 @@ class CausalBackbone(Backbone):
         pre_ids, pre_mask = pre_ids.to(device), pre_mask.to(device)
         positions = (pre_mask.cumsum(-1) - 1).clamp(min=0)
         # Only the cache is needed from the prefill: the body alone, no output projection over the vocabulary.
-        cache = causal_body(model)(input_ids=pre_ids, attention_mask=pre_mask, position_ids=positions, use_cache=True).past_key_values
+        body = causal_body(model)
+        cache = output_cache(body(input_ids=pre_ids, attention_mask=pre_mask, position_ids=positions, use_cache=True))
         cache.batch_select_indices(group)
         n = len(items)
         ids = torch.full((n, p_len + s_len), self.pad_id, dtype=torch.long)
@@ -233,13 +235,13 @@ class CausalBackbone(Backbone):
         if copies > 1:
             if s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
                 positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_len:-1]
-                causal_body(model)(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions, past_key_values=cache, use_cache=True)
+                body(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions, use_cache=True, **{cache_kwarg(body): cache})
             cache.batch_select_indices(torch.arange(n, device=device).repeat_interleave(copies))
             ids, mask = ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0)
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,
-            past_key_values=cache,
+            **{cache_kwarg(unwrap(model)): cache},
             max_new_tokens=self._new_tokens(max_new_tokens, mask),
             do_sample=False,
             pad_token_id=self.pad_id,
