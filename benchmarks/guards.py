@@ -121,7 +121,8 @@ def guard_config(base, spec: str, options: dict):
     return gen
 
 
-def evaluate_cells(run_dir: Path, langs, guards, options: dict, n: int, seed: int, store: dict, key_prefix: str, save) -> None:
+def evaluate_cells(run_dir: Path, langs, guards, options: dict, n: int, seed: int, store: dict, key_prefix: str, save,
+                   default_options: dict | None = None) -> None:
     """Evaluate every (guard, language) not yet in `store["cells"]`, saving after each."""
     from xlgen.backbones import load_backbone
     from xlgen.cli import _model_config_for
@@ -131,13 +132,15 @@ def evaluate_cells(run_dir: Path, langs, guards, options: dict, n: int, seed: in
 
     from xlgen.config import TaskConfig
 
-    # A saved cell is reused only for the very questions asked now: keys name no size or seed, so a run with another
-    # --n, --tune-n or --seed recomputes its cells instead of mixing sizes.
+    # A saved cell is reused only for the very questions and guard options asked now: keys name no size, seed or option,
+    # so a run with another --n, --tune-n, --seed or tuned option recomputes its cells instead of mixing them. Cells
+    # saved before options were recorded carry the options of their results file (`default_options`).
     data = {lang: sample_questions(get_task(TaskConfig(name="qa", xquad_filter=True)), lang, n, seed) for lang in langs}
 
     def done(key: str, lang: str) -> bool:
         cell = store["cells"].get(key)
-        return cell is not None and cell["ids"] == [ex.id for ex in data[lang]]
+        return (cell is not None and cell["ids"] == [ex.id for ex in data[lang]]
+                and cell.get("options", default_options) == options)
 
     todo = [(lang, g) for lang in langs for g in guards if not done(f"{key_prefix}|{g}|{lang}", lang)]
     if not todo:
@@ -165,7 +168,7 @@ def evaluate_cells(run_dir: Path, langs, guards, options: dict, n: int, seed: in
             gens = generate(backbone, backbone.model, data[lang], task, lang, gen, progress=False)
             elapsed = time.perf_counter() - t
             cell = per_example(task, data[lang], gens, lang)
-            store["cells"][key] = {"time_s": elapsed, "n": len(gens), "ids": [ex.id for ex in data[lang]], **cell}
+            store["cells"][key] = {"time_s": elapsed, "n": len(gens), "ids": [ex.id for ex in data[lang]], "options": dict(options), **cell}
             print(f"[guards] {key}: F1 {np.mean(cell['f1']):.1f} LCR {100 * np.mean(cell['lc']):.0f}% {elapsed:.1f}s", flush=True)
             save()
 
@@ -203,11 +206,12 @@ def tune(run_dir: Path, n: int, seed: int, results: dict, save) -> dict:
     chosen = {}
     store = results["tuning"]
     _rescore(store, n, seed)
-    evaluate_cells(run_dir, (TUNE_LANG,), ("none",), {}, n, seed, store, "tune|base", save)
+    evaluate_cells(run_dir, (TUNE_LANG,), ("none",), {}, n, seed, store, "tune|base", save, default_options={})
     for option, grid in TUNE.items():
         guard = "prior" if option.startswith("prior") else "rerank"
         for value in grid:
-            evaluate_cells(run_dir, (TUNE_LANG,), (guard,), {option: value}, n, seed, store, f"tune|{option}={value}", save)
+            evaluate_cells(run_dir, (TUNE_LANG,), (guard,), {option: value}, n, seed, store, f"tune|{option}={value}", save,
+                           default_options={option: value})
         base = store["cells"][f"tune|base|none|{TUNE_LANG}"]["f1"]
         rows = []
         for value in grid:
@@ -280,8 +284,10 @@ def fmt(x, digits: int = 1) -> str:
     return format(x, f".{digits}f")
 
 
-def render(results: dict, doc: Path) -> str:
+def render(results: dict, doc: Path, results_path: Path = RESULTS) -> str:
     meta = results["meta"]
+    results_name = _repo_relative(results_path)
+    render_args = "" if (results_path, doc) == (RESULTS, DOC) else f" --results {results_name} --doc {_repo_relative(doc)}"
     guards, langs = meta["guards"], meta["langs"]
     targets = [lang for lang in langs if lang != "en"]  # en, when asked for, is shown but not in the averages
     setup = ", ".join(f"LR {k}: {v:.0f}s" for k, v in results["setup_s"].items())
@@ -289,8 +295,8 @@ def render(results: dict, doc: Path) -> str:
     lines = [
         "# Language-guarded generation: the right language without retraining",
         "",
-        f"Produced by `flock /tmp/xlgen-heavy.lock {meta.get('command', 'python benchmarks/guards.py')}` (results: `benchmarks/results/guards.json`;",
-        "`python benchmarks/guards.py --render` rewrites this page from them). Numbers are as measured; nothing is edited by hand.",
+        f"Produced by `flock /tmp/xlgen-heavy.lock {meta.get('command', 'python benchmarks/guards.py')}` (results: `{results_name}`;",
+        f"`python benchmarks/guards.py --render{render_args}` rewrites this page from them). Numbers are as measured; nothing is edited by hand.",
         "",
         "## Setup",
         "",
@@ -351,6 +357,8 @@ def render(results: dict, doc: Path) -> str:
         for option, grid in TUNE.items():
             guard = "prior" if option.startswith("prior") else "rerank"
             for value in grid:
+                if f"tune|{option}={value}|{guard}|{TUNE_LANG}" not in cells:
+                    continue  # an option tuned only since these results were made
                 c, b = cells[f"tune|{option}={value}|{guard}|{TUNE_LANG}"], cells[f"tune|base|none|{TUNE_LANG}"]
                 mark = " (chosen)" if tuning["chosen"].get(option) == value else ""
                 lines.append(f"| {option} | {value:g}{mark} | {np.mean(c['f1']):.1f} | {fmt(paired_difference(c['f1'], b['f1']))} | "
@@ -362,6 +370,11 @@ def render(results: dict, doc: Path) -> str:
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text, encoding="utf-8")
     return text
+
+
+def _repo_relative(path: Path) -> str:
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 # ---- main ---------------------------------------------------------------------------------------------------------
@@ -383,7 +396,7 @@ def main() -> None:
     args = ap.parse_args()
     path = Path(args.results)
     if args.render:
-        print(render(json.loads(path.read_text()), Path(args.doc)))
+        print(render(json.loads(path.read_text()), Path(args.doc), path))
         return
     from xlgen.config import load_config
 
@@ -396,6 +409,7 @@ def main() -> None:
     meta = {"n": args.n, "seed": args.seed, "langs": list(langs), "guards": list(guards), "lrs": list(lrs),
             "max_new_tokens": None, "device": _device(), "options": {}}
     results = load_results(path, meta)
+    saved_options = results["meta"].get("options") or {}  # what the saved cells were made with
     results["meta"].update({k: meta[k] for k in ("langs", "guards", "lrs", "device")})
     results["meta"]["command"] = " ".join(["python", "benchmarks/guards.py", *sys.argv[1:]])
     save = saver(path, results)
@@ -406,10 +420,10 @@ def main() -> None:
         options = tune(run_dirs[1e-4], args.tune_n, args.seed, results, save)
     results["meta"]["options"] = options
     for lr in lrs:
-        evaluate_cells(run_dirs[lr], langs, guards, options, args.n, args.seed, results, f"{lr:g}", save)
+        evaluate_cells(run_dirs[lr], langs, guards, options, args.n, args.seed, results, f"{lr:g}", save, default_options=saved_options)
     results["meta"]["wall_s_last_invocation"] = time.time() - t0
     save()
-    print(render(results, Path(args.doc)))
+    print(render(results, Path(args.doc), path))
 
 
 def _device() -> str:

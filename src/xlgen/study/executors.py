@@ -67,6 +67,13 @@ def run_job(job: Job, progress: bool = False) -> dict:
         gc.collect()
 
 
+def crashed(e: BaseException) -> dict:
+    """The process running a job died (killed, out of memory, node lost): unlike a run that failed on its own, this says
+    nothing about the run's settings, so the study driver takes no decision on it and asks for a rerun, which resumes
+    the run from its last checkpoint (`xlgen.study.runner`)."""
+    return {"status": "crashed", "error": f"{type(e).__name__}: {e}", "executed": True}
+
+
 def _result(results: dict, **info) -> dict:
     """A finished run's result for the driver: done, or diverged (a failed grid point, with its error)."""
     if results.get("status") == "diverged":
@@ -105,7 +112,7 @@ class LocalExecutor:
                 try:
                     result = future.result()
                 except Exception as e:  # the worker died (OOM kill): record, go on with a fresh pool next round
-                    result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "executed": True}
+                    result = crashed(e)
                     broken = True
                 on_done(job, result)
         if broken:
@@ -157,7 +164,7 @@ class RayExecutor:
                 try:
                     result = self.ray.get(ref)
                 except Exception as e:  # the worker died (OOM kill, node lost): record, go on
-                    result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "executed": True}
+                    result = crashed(e)
                 on_done(job, result)
 
     def close(self) -> None:

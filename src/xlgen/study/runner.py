@@ -141,6 +141,7 @@ class Study:
                         results[by_name[job.name]] = result
 
                     executor.run([jobs[k] for k in todo], collect)
+                _stop_if_crashed([(jobs[k].name, results[k]) for k in keys])
                 protocol.tell([self.outcome(k, results[k]) for k in keys])
             self._references(executor, on_done)
         finally:
@@ -199,8 +200,10 @@ class Study:
             self.it_models[model] = job.run_dir
             if not finished(job.run_dir):
                 jobs.append(job)
-        failed = []
-        executor.run(jobs, lambda job, result: (on_done(job, result), result["status"] != "done" and failed.append(job.name)))
+        failed, ended = [], []
+        executor.run(jobs, lambda job, result: (on_done(job, result), ended.append((job.name, result)),
+                                                result["status"] != "done" and failed.append(job.name)))
+        _stop_if_crashed(ended)
         if failed:
             raise XlgenError(f"intermediate tuning failed for {failed}; see failed.json in their run directories")
 
@@ -224,7 +227,21 @@ class Study:
                         job = self.job(f"{model}/{task}/{ref}/lr{fmt_lr(spec.lr)}/s{seed}", resolved, key)
                         if not finished(job.run_dir):
                             jobs.append(job)
-        executor.run(jobs, on_done)
+        ended = []
+        executor.run(jobs, lambda job, result: (on_done(job, result), ended.append((job.name, result))))
+        _stop_if_crashed(ended)
+
+
+def _stop_if_crashed(ended: list[tuple[str, dict]]) -> None:
+    """A run whose worker died (`status: crashed`) has no outcome: the protocol would otherwise count it as a failed grid
+    point and choose among the rest, spend the final seeds on that choice, and leave them behind once a rerun finds
+    the better LR. So the study stops after the round, with every finished run of it saved and nothing decided on it;
+    rerunning the command resumes the crashed runs from their checkpoints and goes on."""
+    crashed = [(name, r.get("error") or "no error message") for name, r in ended if r["status"] == "crashed"]
+    if crashed:
+        what = "; ".join(f"{name} ({error})" for name, error in crashed)
+        raise XlgenError(f"study stopped: the process running {len(crashed)} run(s) died: {what}. Nothing was decided on "
+                         "them; rerun the same command to resume them from their last checkpoints and continue")
 
 
 def run_study(path: str | Path, overrides: list[str] = (), *, progress: bool = True) -> dict:
