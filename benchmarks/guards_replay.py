@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -58,14 +57,13 @@ def record(run_dir: str, lang: str, n: int, k: int, seed: int = 0) -> list[dict]
 
 def replay(rows: list[dict], lang: str, ks, weights) -> list[dict]:
     from xlgen.config import TaskConfig
-    from xlgen.guards.rerank import LID_FLOOR
+    from xlgen.guards.rerank import best_candidate
     from xlgen.tasks import get_task
 
     task = get_task(TaskConfig(name="qa", xquad_filter=True))
 
     def pick(r, k, w):
-        s = [lp + w * math.log(max(p, LID_FLOOR)) for lp, p in zip(r["logp"][:k], r["p"][:k])]
-        return max(range(k), key=lambda i: (s[i], -i))
+        return best_candidate(r["logp"][:k], r["p"][:k], w)
 
     out = []
     for k in ks:

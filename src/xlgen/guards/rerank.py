@@ -95,7 +95,12 @@ class RerankGuard(Guard):
         return BranchAndScore(self.ctx, self.copies)
 
     def choose(self, texts: list[str], mean_logp: list[float]) -> int:
-        """Index of the best of one input's candidates (the earlier, i.e. better first token, on ties)."""
-        probs = target_language_probability(texts, self.ctx.target_lang)
-        scores = [lp + self.weight * math.log(max(p, LID_FLOOR)) for lp, p in zip(mean_logp, probs)]
-        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+        """Index of the best of one input's candidates."""
+        return best_candidate(mean_logp, target_language_probability(texts, self.ctx.target_lang), self.weight)
+
+
+def best_candidate(mean_logp: list[float], lid_probs: list[float], weight: float) -> int:
+    """The reranker's rule, apart so that a diagnostic can replay it (benchmarks/guards_replay.py): the earlier, i.e.
+    better first token, wins ties."""
+    scores = [lp + weight * math.log(max(p, LID_FLOOR)) for lp, p in zip(mean_logp, lid_probs)]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))

@@ -200,10 +200,10 @@ class Study:
             self.it_models[model] = job.run_dir
             if not finished(job.run_dir):
                 jobs.append(job)
-        failed, ended = [], []
-        executor.run(jobs, lambda job, result: (on_done(job, result), ended.append((job.name, result)),
-                                                result["status"] != "done" and failed.append(job.name)))
+        ended = []
+        executor.run(jobs, lambda job, result: (on_done(job, result), ended.append((job.name, result))))
         _stop_if_crashed(ended)
+        failed = [name for name, result in ended if result["status"] != "done"]
         if failed:
             raise XlgenError(f"intermediate tuning failed for {failed}; see failed.json in their run directories")
 
