@@ -381,3 +381,61 @@ def test_gemma_vocabulary_tables(tmp_path):
     index = SpanIndex("北京大学位于北京市海淀区。", vocab, span_tables(vocab))
     state = index.step(None, tok.convert_tokens_to_ids("▁北京"))  # leading space optional at the start of a span
     assert state and tok.convert_tokens_to_ids("大学") in index.allowed(state, tok.eos_token_id)
+
+
+# ---- output layer restricted to the guards' vocabulary --------------------------------------------------------------
+
+
+def test_subset_head_computes_the_kept_columns_and_nothing_else():
+    from xlgen.guards.head import SubsetHead
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=True)
+    ids = torch.tensor([3, 7, 0, 49])
+    h = torch.randn(2, 3, 8)
+    out = SubsetHead(head, ids)(h)
+    assert out.shape == (2, 3, 50)
+    torch.testing.assert_close(out[..., ids], head(h)[..., ids])
+    rest = torch.ones(50, dtype=torch.bool)
+    rest[ids] = False
+    assert torch.isneginf(out[..., rest]).all()
+
+
+@pytest.mark.parametrize("family", ["causal", "mt5", "mbart50"])
+@pytest.mark.parametrize("spec", [["span"], ["span", "script", "rerank"]])
+def test_restricted_head_leaves_guarded_outputs_unchanged(data_dir, family, spec, monkeypatch):
+    """Computing only the columns the guards could allow decodes exactly what the full output layer decodes (the rest
+    is masked anyway), on every family's path (Gemma's plain head, T5's rescaled tied head, mBART's bias and forced
+    language code); the model gets its own head back afterwards."""
+    from xlgen.guards import head as head_mod
+
+    backbone = load_backbone(ModelConfig(name=str(tiny_model(family)), max_input_length=96))
+    task, exs = qa_examples(data_dir, "ru", 6)
+    gen = GenerateConfig(max_new_tokens=6, guard=spec, guard_options=GuardOptions(rerank_candidates=3))
+    original = backbone.model.get_output_embeddings()
+    monkeypatch.setattr(head_mod, "MIN_SAVING", float("inf"))  # never restrict
+    full = generate(backbone, backbone.model, exs, task, "ru", gen, progress=False)
+    used = []
+    real = head_mod.SubsetHead.forward
+    monkeypatch.setattr(head_mod.SubsetHead, "forward", lambda self, h: used.append(len(self.ids)) or real(self, h))
+    monkeypatch.setattr(head_mod, "MIN_SAVING", 1.0)  # always restrict
+    restricted = generate(backbone, backbone.model, exs, task, "ru", gen, progress=False)
+    assert used and max(used) < original.out_features
+    assert [g.raw for g in restricted] == [g.raw for g in full]
+    assert backbone.model.get_output_embeddings() is original
+
+
+def test_mask_processor_ends_a_row_with_nothing_allowed(causal):
+    """Guards composed into an empty set end the row (end-of-sequence) instead of letting -inf argmax pick token 0;
+    finished rows are left as they are."""
+    from xlgen.guards.base import MaskProcessor
+
+    ctx = ctx_for(causal, "de")
+    proc = MaskProcessor(ctx, lambda gen, rows: [torch.tensor([5, 6]), torch.tensor([], dtype=torch.long)][: len(rows)])
+    ids = torch.tensor([[1, 7], [1, 7], [1, ctx.eos_id]])
+    proc.start = 1
+    scores = torch.randn(3, 20)
+    out = proc(ids, scores.clone())
+    assert set(torch.isfinite(out[0]).nonzero().flatten().tolist()) == {5, 6}
+    assert torch.isfinite(out[1]).nonzero().flatten().tolist() == [ctx.eos_id]
+    torch.testing.assert_close(out[2], scores[2])

@@ -13,6 +13,7 @@ from xlgen.backbones import Backbone
 from xlgen.batching import token_budget_batches
 from xlgen.config import GenerateConfig
 from xlgen.guards import GuardSet, build_guards
+from xlgen.guards.head import restricted_head
 from xlgen.io import append_jsonl, atomic_write_jsonl
 from xlgen.languages import same_language
 from xlgen.metrics import remove_rudiments
@@ -95,11 +96,13 @@ def generate_ids(backbone: Backbone, model, encoded, target_lang: str, gen: Gene
             items = [encoded[i] for i in idx]
             batch_guards = guards.for_batch([examples[i] for i in idx], gen.num_beams) if guards else None
             extra = {"logits_processor": batch_guards.logits_processor} if guards else {}
-            if shared:
-                rows = backbone.generate_shared(model, items, target_lang, max_new, device, copies=copies, **extra)
-            else:
-                items = [it for it in items for _ in range(copies)]
-                rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams, **extra)
+            # Under masking guards the output layer computes only the tokens they could allow (xlgen.guards.head).
+            with restricted_head(model, batch_guards.vocabulary if batch_guards else None):
+                if shared:
+                    rows = backbone.generate_shared(model, items, target_lang, max_new, device, copies=copies, **extra)
+                else:
+                    items = [it for it in items for _ in range(copies)]
+                    rows = backbone.generate(model, backbone.collate(items, device), target_lang, max_new, gen.num_beams, **extra)
             if batch_guards:
                 rows = batch_guards.select(rows, lambda ids: remove_rudiments(backbone.decode(ids), extra=specials))
             for i, ids in zip(idx, rows):

@@ -64,13 +64,25 @@ class GuardSet:
 
     def for_batch(self, examples: list, num_beams: int = 1) -> "BatchGuards":
         rows_per_example = self.copies * num_beams
-        return BatchGuards(self, [g.processor(examples, rows_per_example) for g in self.guards])
+        return BatchGuards(self, [g.processor(examples, rows_per_example) for g in self.guards], self.vocabulary(examples))
+
+    def vocabulary(self, examples: list):
+        """The tokens every guard could allow for these inputs (None: any), end-of-sequence always among them."""
+        allowed = None
+        for g in self.guards:
+            v = g.vocabulary(examples)
+            if v is not None:
+                allowed = v.clone() if allowed is None else allowed & v
+        if allowed is not None:
+            allowed[self.guards[0].ctx.eos_id] = True
+        return allowed
 
 
 class BatchGuards:
-    def __init__(self, guard_set: GuardSet, processors: list):
+    def __init__(self, guard_set: GuardSet, processors: list, vocabulary=None):
         self.set = guard_set
         self.logits_processor = LogitsProcessorList(processors)
+        self.vocabulary = vocabulary
 
     def select(self, rows: list[list[int]], to_text) -> list[list[int]]:
         """One output per input from `copies` adjacent candidate rows each (as generated when there is no reranker)."""

@@ -47,6 +47,12 @@ class Guard:
     def processor(self, examples: list, rows_per_example: int) -> LogitsProcessor:
         raise NotImplementedError
 
+    def vocabulary(self, examples: list) -> torch.Tensor | None:
+        """Every token this guard could allow at some step for these inputs (a bool vector over the vocabulary), or
+        None when it may allow any: the output layer computes only the tokens every guard could allow
+        (xlgen.guards.head)."""
+        return None
+
 
 GUARDS = Registry("guard", "generate.guard")
 register_guard = GUARDS.register
@@ -72,13 +78,6 @@ class GuardProcessor(LogitsProcessor):
         """Rows that already emitted end-of-sequence (generate pads them from then on; guards leave them alone)."""
         return (gen == self.ctx.eos_id).any(dim=-1)
 
-    def keep_eos_alive(self, scores: torch.Tensor) -> torch.Tensor:
-        """A row whose every token is masked (guards composed into an empty set) ends instead of emitting garbage."""
-        dead = ~torch.isfinite(scores).any(dim=-1)
-        if dead.any():
-            scores[dead, self.ctx.eos_id] = 0.0
-        return scores
-
 
 def fit(vec: torch.Tensor, width: int, fill) -> torch.Tensor:
     """A per-token vector sized to the model's output width (embedding tables are often padded past the tokenizer)."""
@@ -91,10 +90,14 @@ def fit(vec: torch.Tensor, width: int, fill) -> torch.Tensor:
 
 
 class MaskProcessor(GuardProcessor):
-    """Masks (-inf) every token `allowed(gen, rows)` disallows, on unfinished rows. `allowed` returns a bool vector
-    over the vocabulary (the same for every row) or a (rows, vocab) matrix."""
+    """Keeps only the tokens `allowed(gen, rows)` allows on unfinished rows (-inf elsewhere). `allowed` returns the
+    token ids allowed on every one of `rows` (a LongTensor) or one LongTensor per row.
 
-    def __init__(self, ctx: GuardContext, allowed: Callable[[torch.LongTensor, list[int]], torch.Tensor]):
+    The kept scores are copied into a fresh -inf matrix rather than the rest masked out: a step then makes one pass
+    over the (rows, vocabulary) matrix, not the five that building and applying a boolean mask take (they cost more
+    than the model's output layer once that is restricted to the allowed tokens, xlgen.guards.head)."""
+
+    def __init__(self, ctx: GuardContext, allowed: Callable[[torch.LongTensor, list[int]], torch.Tensor | list[torch.Tensor]]):
         super().__init__(ctx)
         self.allowed = allowed
 
@@ -102,10 +105,30 @@ class MaskProcessor(GuardProcessor):
         gen = self.generated(input_ids)
         if gen is None:
             return scores
-        rows = (~self.finished(gen)).nonzero().flatten().tolist()
+        finished = self.finished(gen)
+        rows = (~finished).nonzero().flatten().tolist()
         if not rows:
             return scores
-        allowed = fit(self.allowed(gen, rows).to(scores.device), scores.shape[-1], False)
-        scores = scores.clone()
-        scores[rows] = scores[rows].masked_fill(~allowed, float("-inf"))  # a vector broadcasts over the rows
-        return self.keep_eos_alive(scores)
+        allowed = self.allowed(gen, rows)
+        width, device = scores.shape[-1], scores.device
+        if isinstance(allowed, torch.Tensor):
+            cols = allowed[allowed < width].to(device)
+            r = torch.tensor(rows, device=device).unsqueeze(1).expand(-1, len(cols))
+            c = cols.unsqueeze(0).expand(len(rows), -1)
+        else:
+            counts = torch.tensor([len(a) for a in allowed], device=device)
+            r = torch.tensor(rows, device=device).repeat_interleave(counts)
+            c = torch.cat(allowed).to(device) if allowed else torch.zeros(0, dtype=torch.long, device=device)
+            keep = c < width
+            r, c = r[keep], c[keep]
+        out = torch.full_like(scores, float("-inf"))
+        out[finished] = scores[finished]
+        kept = scores[r, c]
+        out[r, c] = kept
+        # A row whose every token is masked (guards composed into an empty set) ends instead of emitting garbage.
+        alive = torch.zeros(scores.shape[0], dtype=torch.bool, device=device)
+        alive[r[torch.isfinite(kept)]] = True
+        dead = ~alive & ~finished
+        if dead.any():
+            out[dead, self.ctx.eos_id] = 0.0
+        return out

@@ -47,26 +47,29 @@ class BranchAndScore(GuardProcessor):
         gen = self.generated(input_ids)
         if gen is None:
             return scores
-        logp = torch.log_softmax(scores.float(), dim=-1)
+        # Log-probabilities of the chosen tokens only (score - logsumexp): a full log_softmax writes the whole
+        # (rows, vocabulary) matrix at every step for the few values used.
+        scores32 = scores.float()
+        norm = torch.logsumexp(scores32, dim=-1)
         n = scores.shape[0]
         if self.logp is None:
             self.logp = torch.zeros(n, device=scores.device)
             self.length = torch.zeros(n, device=scores.device)
         if gen.shape[1] == 0:
-            top = logp.topk(min(self.copies, logp.shape[-1]), dim=-1)
+            top = scores32.topk(min(self.copies, scores.shape[-1]), dim=-1)
             rows = torch.arange(n, device=scores.device)
             rank = rows % self.copies
             rank = torch.minimum(rank, torch.full_like(rank, top.indices.shape[1] - 1))
-            choice, value = top.indices[rows, rank], top.values[rows, rank]
+            choice, value = top.indices[rows, rank], top.values[rows, rank] - norm
             fewer = ~torch.isfinite(value)  # fewer allowed tokens than candidates: repeat the best one
-            choice[fewer], value[fewer] = top.indices[fewer, 0], top.values[fewer, 0]
+            choice[fewer], value[fewer] = top.indices[fewer, 0], top.values[fewer, 0] - norm[fewer]
             forced = torch.full_like(scores, float("-inf"))
             forced[rows, choice] = scores[rows, choice]
             self.logp += value
             self.length += 1
             return forced
         active = (~self.finished(gen)).float()
-        best = logp.max(dim=-1).values
+        best = scores32.max(dim=-1).values - norm
         self.logp += torch.where(active.bool(), best, torch.zeros_like(best))
         self.length += active
         return scores

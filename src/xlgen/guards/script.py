@@ -82,6 +82,10 @@ class ScriptGuard(Guard):
         super().__init__(ctx)
         self.scripts = language_scripts(ctx.target_lang)
         self.allowed = torch.from_numpy(script_mask(ctx.vocab, self.scripts))
+        self.allowed_ids = self.allowed.nonzero().flatten()
 
     def processor(self, examples, rows_per_example):
-        return MaskProcessor(self.ctx, lambda gen, rows: self.allowed)
+        return MaskProcessor(self.ctx, lambda gen, rows: self.allowed_ids)
+
+    def vocabulary(self, examples):
+        return self.allowed

@@ -60,6 +60,7 @@ class SpanIndex:
         self.vocab, self.tables = vocab, tables
         self._at: dict[int, list[int]] = {}
         self._start: list[int] | None = None
+        self._start_tensor: torch.Tensor | None = None
 
     def start_ids(self) -> list[int]:
         """Tokens that may begin a span: whose text, leading whitespace removed, occurs somewhere in the input."""
@@ -98,13 +99,15 @@ class SpanIndex:
             return frozenset(ends)
         return frozenset(p + len(t) for p in state if self.text.startswith(t, p))
 
-    def allowed(self, state, eos_id: int) -> list[int]:
+    def allowed(self, state, eos_id: int) -> torch.Tensor:
         if state is START:
-            return self.start_ids()
+            if self._start_tensor is None:
+                self._start_tensor = torch.tensor(self.start_ids(), dtype=torch.long)
+            return self._start_tensor
         ids = [eos_id]
         for p in state:
             ids += self.ids_at(p)
-        return ids
+        return torch.tensor(ids, dtype=torch.long)
 
 
 @register_guard("span")
@@ -125,6 +128,15 @@ class SpanGuard(Guard):
             self._indexes[text] = SpanIndex(text, self.ctx.vocab, self.tables)
         return self._indexes[text]
 
+    def vocabulary(self, examples):
+        # Every token a state can allow continues a copy from some place, so its text (leading whitespace stripped)
+        # occurs in the input: the start tokens cover them all.
+        allowed = torch.zeros(self.ctx.vocab.size, dtype=torch.bool)
+        for ex in examples:
+            allowed[self.index(ex.input).start_ids()] = True
+        allowed[self.ctx.eos_id] = True
+        return allowed
+
     def processor(self, examples, rows_per_example):
         indexes = [self.index(ex.input) for ex in examples]
         states: dict[tuple[int, tuple[int, ...]], object] = {}
@@ -135,12 +147,8 @@ class SpanGuard(Guard):
                 states[key] = START if not seq else indexes[i].step(state_of(i, seq[:-1]), seq[-1])
             return states[key]
 
-        def allowed(gen: torch.LongTensor, rows: list[int]) -> torch.Tensor:
-            mask = torch.zeros((len(rows), self.ctx.vocab.size), dtype=torch.bool)
+        def allowed(gen: torch.LongTensor, rows: list[int]) -> list[torch.Tensor]:
             seqs = gen.tolist()
-            for k, r in enumerate(rows):
-                i = r // rows_per_example
-                mask[k, indexes[i].allowed(state_of(i, tuple(seqs[r])), self.ctx.eos_id)] = True
-            return mask
+            return [indexes[r // rows_per_example].allowed(state_of(r // rows_per_example, tuple(seqs[r])), self.ctx.eos_id) for r in rows]
 
         return MaskProcessor(self.ctx, allowed)
