@@ -22,8 +22,10 @@ demo: $(STAMP)
 	$(BIN)/xlgen demo --out runs/demo
 
 # -q comes from pyproject's addopts: a second -q here would hide pytest's closing summary line (tests/test_packaging.py).
+# One worker per core (pytest-xdist), each test file on one worker so its module fixtures are built once: the tiny
+# models run on one thread each (tests/conftest.py), so a serial run left all cores but one idle.
 test: $(STAMP)
-	$(BIN)/python -m pytest -x --durations=15
+	$(BIN)/python -m pytest -x -n auto --dist loadfile --durations=15
 
 # The version-sensitive tests against the minimum transformers and peft pyproject.toml declares (and the hub client
 # that transformers 5.17 accepts), installed beside the venv's own in .min-deps/.

@@ -39,9 +39,12 @@ def _one_thread_for_tiny_models():
 
 @pytest.fixture
 def all_threads():
+    """The cores this test process may use: all of them, or its share when pytest-xdist runs several workers (more
+    threads than cores, across processes, is the tenfold slowdown above)."""
     import torch
 
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(max((os.cpu_count() or 1) // workers, 1))
     yield
     torch.set_num_threads(before)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlgen.testing import tiny_model
+from xlgen.testing import tiny_model, tiny_qa_config
 
 REPO = Path(__file__).resolve().parents[1]
 FAULTS = Path(__file__).resolve().parent / "faultinject"
@@ -265,14 +265,7 @@ def test_killed_intermediate_tuning_resumes_to_the_same_model(data_dir, tmp_path
 
 
 def write_study(tmp: Path, data_dir: Path, name: str, executor: dict | None = None) -> Path:
-    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
-    base = {
-        "model": {"name": str(tiny_model("mt5")), "max_input_length": 48, "max_target_length": 8},
-        "task": {"name": "qa"},
-        "data": {"train": [{"path": xquad, "lang": "en", "max_examples": 12}], "dev": {"path": xquad, "max_examples": 2}, "test": {"path": xquad, "max_examples": 2}},
-        "train": {"steps": 3, "warmup_steps": 1, "max_tokens": 300, "eval_every": 3, "save_every": 1, "log_every": 1},
-        "generate": {"max_new_tokens": 3},
-    }
+    base = tiny_qa_config(data_dir, train_examples=12, save_every=1, log_every=1)
     (tmp / "base.yaml").write_text(yaml.safe_dump(base))
     study = {
         "name": name, "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}},

@@ -20,7 +20,7 @@ from xlgen.guards.script import ScriptGuard, language_scripts
 from xlgen.guards.span import SpanGuard
 from xlgen.guards.vocab import token_texts, vocab_of
 from xlgen.tasks import Example, get_task
-from xlgen.testing import tiny_model
+from xlgen.testing import tiny_model, tiny_qa_config
 
 PARAGRAPH = "Der Rhein fließt durch Basel und Köln, bevor er   in die Nordsee mündet. Москва liegt nicht am Rhein."
 
@@ -322,12 +322,7 @@ def test_study_evaluates_chosen_runs_with_guards_and_reports_them(tmp_path, data
     from xlgen.study.report import write_report
     from xlgen.study.runner import run_study
 
-    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
-    base = {"model": {"name": str(tiny_model("causal")), "max_input_length": 48, "max_target_length": 8}, "task": {"name": "qa"},
-            "data": {"train": [{"path": xquad, "lang": "en", "max_examples": 8}], "dev": {"path": xquad, "max_examples": 2},
-                     "test": {"path": xquad, "max_examples": 3}},
-            "train": {"steps": 2, "warmup_steps": 1, "max_tokens": 300, "eval_every": 2, "save_every": 2, "log_every": 2},
-            "generate": {"max_new_tokens": 3}}
+    base = tiny_qa_config(data_dir, "causal", train_examples=8, test_examples=3, steps=2)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     study = {"name": "g", "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}}, "methods": {"full": {"adaptation.method": "full"}},
              "validation_languages": ["vi"], "test_languages": ["en", "ru"],

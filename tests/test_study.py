@@ -14,24 +14,13 @@ import yaml
 
 from xlgen.errors import XlgenError
 from xlgen.study.runner import run_study
-from xlgen.testing import tiny_model
+from xlgen.testing import tiny_qa_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def write_study(tmp_path: Path, data_dir: Path, name: str, executor: dict | None = None) -> Path:
-    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
-    base = {
-        "model": {"name": str(tiny_model("mt5")), "max_input_length": 48, "max_target_length": 16},
-        "task": {"name": "qa"},
-        "data": {
-            "train": [{"path": xquad, "lang": "en", "max_examples": 12}],
-            "dev": {"path": xquad, "max_examples": 3},
-            "test": {"path": xquad, "max_examples": 3},
-        },
-        "train": {"steps": 3, "warmup_steps": 1, "max_tokens": 300, "eval_every": 3, "save_every": 3, "log_every": 3},
-        "generate": {"max_new_tokens": 3},
-    }
+    base = tiny_qa_config(data_dir, train_examples=12, eval_examples=3, target_length=16)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     study = {
         "name": name,

@@ -10,18 +10,11 @@ import yaml
 
 from xlgen.errors import XlgenError
 from xlgen.study.runner import run_study
-from xlgen.testing import tiny_model
+from xlgen.testing import tiny_qa_config
 
 
 def write_study(tmp_path: Path, data_dir: Path, translation: dict) -> Path:
-    xquad = str(data_dir / "xquad" / "xquad.{lang}.json")
-    base = {
-        "model": {"name": str(tiny_model("mt5")), "max_input_length": 48, "max_target_length": 16},
-        "task": {"name": "qa"},
-        "data": {"train": [{"path": xquad, "lang": "en", "max_examples": 8}], "dev": {"path": xquad, "max_examples": 2}, "test": {"path": xquad, "max_examples": 2}},
-        "train": {"steps": 2, "warmup_steps": 1, "max_tokens": 300, "eval_every": 2, "save_every": 2, "log_every": 2},
-        "generate": {"max_new_tokens": 3},
-    }
+    base = tiny_qa_config(data_dir, train_examples=8, target_length=16, steps=2)
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
     study = {
         "name": "tr", "base": "base.yaml", "models": {"tiny": {}}, "tasks": {"xquad": {}},

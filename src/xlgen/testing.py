@@ -101,6 +101,22 @@ def tiny_model(family: str) -> Path:
     return cached_build(family, lambda out: build_tiny_model(family, out))
 
 
+def tiny_qa_config(data_dir: str | Path, family: str = "mt5", *, train_examples: int = 12, eval_examples: int = 2,
+                   test_examples: int | None = None, target_length: int = 8, steps: int = 3, **train) -> dict:
+    """The run config the tiny study tests build on: `family`'s tiny model on XQuAD (English training examples, dev and
+    test in every language the study asks for), a few hundred tokens per step; `train` overrides schedule fields."""
+    xquad = str(Path(data_dir) / "xquad" / "xquad.{lang}.json")
+    return {
+        "model": {"name": str(tiny_model(family)), "max_input_length": 48, "max_target_length": target_length},
+        "task": {"name": "qa"},
+        "data": {"train": [{"path": xquad, "lang": "en", "max_examples": train_examples}],
+                 "dev": {"path": xquad, "max_examples": eval_examples},
+                 "test": {"path": xquad, "max_examples": test_examples or eval_examples}},
+        "train": {"steps": steps, "warmup_steps": 1, "max_tokens": 300, "eval_every": steps, "save_every": steps, "log_every": steps, **train},
+        "generate": {"max_new_tokens": 3},
+    }
+
+
 def cached_build(name: str, build) -> Path:
     """`cache_dir() / name`, built once by `build(directory)`: into a temporary directory renamed into place, so
     concurrent test processes never see half a model (the loser of the race drops its copy)."""

@@ -12,7 +12,9 @@ whatever the order given: additive priors, then masks, then the reranker.
 
 Each guard is a `transformers.LogitsProcessor` (the reranker also chooses among candidates after generation), so it
 works with any `model.generate`; `xlgen.evaluate.generate_ids` hands them to each batch. Tables (script masks, priors, the
-vocabulary's texts) are computed once per tokenizer and language.
+vocabulary's texts) are computed once per tokenizer and language. Masking guards also say which tokens they could ever
+allow for a batch, and the output layer then computes only those (`head.py`): under `span` a step projects onto the
+paragraph's few thousand tokens instead of the whole vocabulary, which pays for the reranker's extra candidates.
 """
 
 from __future__ import annotations
