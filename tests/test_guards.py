@@ -426,7 +426,7 @@ def test_mask_processor_ends_a_row_with_nothing_allowed(causal):
     from xlgen.guards.base import MaskProcessor
 
     ctx = ctx_for(causal, "de")
-    proc = MaskProcessor(ctx, lambda gen, rows: [torch.tensor([5, 6]), torch.tensor([], dtype=torch.long)][: len(rows)])
+    proc = MaskProcessor(ctx, lambda gen, rows, batch: [torch.tensor([5, 6]), torch.tensor([], dtype=torch.long)][: len(rows)])
     ids = torch.tensor([[1, 7], [1, 7], [1, ctx.eos_id]])
     proc.start = 1
     scores = torch.randn(3, 20)

@@ -59,11 +59,21 @@ register_guard = GUARDS.register
 
 
 class GuardProcessor(LogitsProcessor):
-    """A logits processor that acts on generated positions only (not on the prompt or a forced language code)."""
+    """A logits processor that acts on generated positions only (not on the prompt or a forced language code).
+
+    `rows`: the batch rows the next call's scores belong to, set by a decoder that drops finished rows from what it
+    hands the processors (`greedy_decode` in xlgen.backbones.causal); None: every row of the batch, in order."""
+
+    accepts_rows = True
 
     def __init__(self, ctx: GuardContext):
         self.ctx = ctx
         self.start: int | None = None
+        self.rows: torch.Tensor | None = None
+
+    def batch_rows(self, local: list[int]) -> list[int]:
+        """The batch rows of local row positions (which input a row belongs to is a property of its batch row)."""
+        return local if self.rows is None else self.rows[local].tolist()
 
     def generated(self, input_ids: torch.LongTensor) -> torch.LongTensor | None:
         """The generated tokens of every row, or None while the family still forces its own tokens. The first call
@@ -91,13 +101,14 @@ def fit(vec: torch.Tensor, width: int, fill) -> torch.Tensor:
 
 class MaskProcessor(GuardProcessor):
     """Keeps only the tokens `allowed(gen, rows)` allows on unfinished rows (-inf elsewhere). `allowed` returns the
-    token ids allowed on every one of `rows` (a LongTensor) or one LongTensor per row.
+    token ids allowed on every one of `rows` (a LongTensor) or one LongTensor per row; `rows` are positions in `gen`,
+    `batch` the same rows' places in the batch.
 
     The kept scores are copied into a fresh -inf matrix rather than the rest masked out: a step then makes one pass
     over the (rows, vocabulary) matrix, not the five that building and applying a boolean mask take (they cost more
     than the model's output layer once that is restricted to the allowed tokens, xlgen.guards.head)."""
 
-    def __init__(self, ctx: GuardContext, allowed: Callable[[torch.LongTensor, list[int]], torch.Tensor | list[torch.Tensor]]):
+    def __init__(self, ctx: GuardContext, allowed: Callable[[torch.LongTensor, list[int], list[int]], torch.Tensor | list[torch.Tensor]]):
         super().__init__(ctx)
         self.allowed = allowed
 
@@ -109,7 +120,7 @@ class MaskProcessor(GuardProcessor):
         rows = (~finished).nonzero().flatten().tolist()
         if not rows:
             return scores
-        allowed = self.allowed(gen, rows)
+        allowed = self.allowed(gen, rows, self.batch_rows(rows))
         width, device = scores.shape[-1], scores.device
         if isinstance(allowed, torch.Tensor):
             cols = allowed[allowed < width].to(device)

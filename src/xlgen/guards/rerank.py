@@ -70,8 +70,9 @@ class BranchAndScore(GuardProcessor):
             return forced
         active = (~self.finished(gen)).float()
         best = scores32.max(dim=-1).values - norm
-        self.logp += torch.where(active.bool(), best, torch.zeros_like(best))
-        self.length += active
+        rows = slice(None) if self.rows is None else self.rows
+        self.logp[rows] += torch.where(active.bool(), best, torch.zeros_like(best))
+        self.length[rows] += active
         return scores
 
     def mean_logp(self) -> list[float]:

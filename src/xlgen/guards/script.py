@@ -85,7 +85,7 @@ class ScriptGuard(Guard):
         self.allowed_ids = self.allowed.nonzero().flatten()
 
     def processor(self, examples, rows_per_example):
-        return MaskProcessor(self.ctx, lambda gen, rows: self.allowed_ids)
+        return MaskProcessor(self.ctx, lambda gen, rows, batch: self.allowed_ids)
 
     def vocabulary(self, examples):
         return self.allowed

@@ -147,8 +147,8 @@ class SpanGuard(Guard):
                 states[key] = START if not seq else indexes[i].step(state_of(i, seq[:-1]), seq[-1])
             return states[key]
 
-        def allowed(gen: torch.LongTensor, rows: list[int]) -> list[torch.Tensor]:
+        def allowed(gen: torch.LongTensor, rows: list[int], batch: list[int]) -> list[torch.Tensor]:
             seqs = gen.tolist()
-            return [indexes[r // rows_per_example].allowed(state_of(r // rows_per_example, tuple(seqs[r])), self.ctx.eos_id) for r in rows]
+            return [indexes[b // rows_per_example].allowed(state_of(b // rows_per_example, tuple(seqs[r])), self.ctx.eos_id) for r, b in zip(rows, batch)]
 
         return MaskProcessor(self.ctx, allowed)
