@@ -294,8 +294,8 @@ class GuardOptions:
     prior_corpora: dict[str, ListOf[str]] = field(default_factory=dict)
     # rerank: candidates per input (branches from the best first tokens) and the weight of the language-ID term.
     # Each extra candidate adds one decoding pass (the prompt is shared): 3 keeps reranking alone near 1.5x the time of
-    # plain decoding; with span the output layer shrinks to the paragraph's tokens and 6, tuned on XQuAD-ro
-    # (docs/guards-candidates.md), costs about as much.
+    # plain decoding; with span the output layer shrinks to the paragraph's tokens and 8, tuned on XQuAD-ro
+    # (docs/guards-candidates.md), costs 1.1x.
     rerank_candidates: int = 3
     rerank_weight: float = 1.0
     # rerank: always | wrong. wrong: decode plainly (under the other guards) first, and make candidates only for the
