@@ -32,7 +32,7 @@ test: $(STAMP)
 MIN_DEPS := transformers==5.17.0 peft==0.21.2 huggingface-hub==1.33.0
 test-min: $(STAMP)
 	rm -rf .min-deps && $(BIN)/python -m pip install -q --no-deps --target .min-deps $(MIN_DEPS)
-	PYTHONPATH=.min-deps $(BIN)/python -m pytest -x -q tests/test_versions.py tests/test_generation.py tests/test_adaptation.py tests/test_perf_losses_models.py "tests/test_train.py::test_train_evaluate_every_family"
+	PYTHONPATH=.min-deps $(BIN)/python -m pytest -x -q tests/test_versions.py tests/test_generation.py tests/test_guards.py tests/test_adaptation.py tests/test_perf_losses_models.py "tests/test_train.py::test_train_evaluate_every_family"
 
 clean:
 	rm -rf runs/demo .pytest_cache
