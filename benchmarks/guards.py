@@ -181,9 +181,9 @@ def evaluate_cells(run_dir: Path, langs, guards, options: dict, n: int, seed: in
 _LOADED: dict = {}
 
 
-def load_results(path: Path, meta: dict) -> dict:
+def load_results(path: Path, meta: dict, afresh: bool = False) -> dict:
     fresh = {"meta": meta, "cells": {}, "setup_s": {}, "tuning": {"cells": {}, "setup_s": {}}}
-    if path.exists():
+    if path.exists() and not afresh:
         res = json.loads(path.read_text())
         if res.get("meta", {}).get("n") == meta["n"] and res["meta"].get("seed") == meta["seed"]:
             return res
@@ -400,6 +400,10 @@ def main() -> None:
     ap.add_argument("--tune-n", type=int, default=50, help="questions of the tuning language")
     ap.add_argument("--no-tune", action="store_true", help="use the saved (or default) guard options")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc from the saved results")
+    ap.add_argument("--fresh", action="store_true",
+                    help="tune and evaluate every cell again, ignoring the saved ones (needed after a code change: saved cells are "
+                         "reused whenever their questions and options match). The results file is replaced as cells finish; "
+                         "resume an interrupted fresh run without --fresh")
     args = ap.parse_args()
     path = Path(args.results)
     if args.render:
@@ -415,7 +419,7 @@ def main() -> None:
     t0 = time.time()
     meta = {"n": args.n, "seed": args.seed, "langs": list(langs), "guards": list(guards), "lrs": list(lrs),
             "max_new_tokens": None, "device": _device(), "options": {}}
-    results = load_results(path, meta)
+    results = load_results(path, meta, args.fresh)
     saved_options = results["meta"].get("options") or {}  # what the saved cells were made with
     results["meta"].update({k: meta[k] for k in ("langs", "guards", "lrs", "device")})
     results["meta"]["command"] = " ".join(["python", "benchmarks/guards.py", *sys.argv[1:]])

@@ -124,7 +124,11 @@ def test_span_guard_only_emits_input_spans(causal, seed):
         ids = ids[: ids.index(causal.eos_id)] if causal.eos_id in ids else ids
         text = "".join(texts[i] for i in ids).strip()
         assert text, ids
-        assert text in normalized(examples[row // 2].input), (text, row)
+        paragraph = normalized(examples[row // 2].input)
+        assert text in paragraph, (text, row)
+        if causal.eos_id in out[row].tolist():  # a finished answer ends where a word of the paragraph ends
+            ends = [p + len(text) for p in range(len(paragraph)) if paragraph.startswith(text, p)]
+            assert any(e == len(paragraph) or not paragraph[e].isalnum() or not paragraph[e - 1].isalnum() for e in ends), (text, row)
 
 
 def test_span_guard_forbids_ending_before_any_copy(causal):
@@ -134,6 +138,42 @@ def test_span_guard_forbids_ending_before_any_copy(causal):
     scores[0, causal.eos_id] = 100.0
     out = proc(torch.zeros((1, 3), dtype=torch.long), scores)
     assert out[0].argmax().item() != causal.eos_id
+
+
+def test_word_boundaries_by_script():
+    from xlgen.guards.span import word_ends, word_starts
+
+    def cut(text):  # the positions inside `text` where a span may not end
+        return [p for p, ok in enumerate(word_ends(text)) if not ok]
+
+    assert cut("die Hauptstadt, 17.") == [1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17]
+    assert cut("北京大学") == []  # no spaces between words: every boundary may end a word
+    assert cut("ในปี") == []
+    assert cut("ही है") == [1, 4]  # a Devanagari vowel sign belongs to its letter's word
+    assert cut("والقاهرة") == list(range(1, 8))
+    assert [p for p, ok in enumerate(word_starts("die Hauptstadt")) if ok] == [0, 3, 4]
+    assert all(word_starts("والقاهرة"))  # Arabic prefixes are written joined: the answer may begin after them
+    assert all(word_starts("北京大学"))
+
+
+@pytest.mark.parametrize("whole_words", [True, False])
+def test_span_guard_copies_whole_words(causal, whole_words):
+    from xlgen.guards.span import SpanIndex, span_tables
+
+    vocab = vocab_of(causal.tokenizer)
+    index = SpanIndex("Paris ist die Hauptstadt.", vocab, span_tables(vocab), whole_words)
+    eos = causal.eos_id
+    inside, end = frozenset({len("Paris ist die Haupt")}), frozenset({len("Paris ist die Hauptstadt")})
+    assert (eos in index.allowed(inside, eos).tolist()) is not whole_words
+    assert eos in index.allowed(end, eos).tolist()
+    assert eos in index.allowed(inside | end, eos).tolist()  # one place where the copy could end is enough
+    starts = {vocab.texts[i].strip() for i in index.start_ids()}
+    inside_only = {"aris", "ris", "au", "aupt", "st", "stadt", "ad", "adt", "dt"} & set(span_tables(vocab).stripped)
+    assert inside_only, "the tokenizer should have a piece that only occurs inside a word here"
+    assert bool(starts & inside_only) is not whole_words
+    # every token a state may allow is in the guard's vocabulary (the restricted output layer keeps it)
+    anywhere = set(index.any_ids())
+    assert set(index.allowed(inside, eos).tolist()) - {eos} <= anywhere
 
 
 def test_span_guard_needs_an_extractive_task(causal):

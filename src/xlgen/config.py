@@ -292,6 +292,9 @@ class GuardOptions:
     prior_source: str = "en"
     # prior: raw text per language, overriding the built-in table (paths with ${XLGEN_DATA} and {lang}).
     prior_corpora: dict[str, ListOf[str]] = field(default_factory=dict)
+    # span: the answer begins and ends where words of the input do (any character boundary in scripts written without
+    # spaces; beginnings inside Arabic/Hebrew words, which take joined prefixes); false allows cuts inside words.
+    span_whole_words: bool = True
     # rerank: candidates per input (branches from the best first tokens) and the weight of the language-ID term.
     # Each extra candidate adds one decoding pass (the prompt is shared): 3 keeps reranking alone near 1.5x the time of
     # plain decoding; with span the output layer shrinks to the paragraph's tokens and 8, tuned on XQuAD-ro
