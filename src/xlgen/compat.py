@@ -8,6 +8,9 @@ minimums (transformers>=5.17, peft>=0.21.2) and `make test-min` runs the version
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 from xlgen.errors import XlgenError
 
 MIN_TRANSFORMERS = "5.17.0"
@@ -32,12 +35,20 @@ def check_peft_for_encoder_decoder() -> None:
                          f"(it needs a method transformers 5.18 removed); install peft>={MIN_PEFT}")
 
 
+@functools.lru_cache(maxsize=None)
+def _forward_parameters(cls) -> frozenset:
+    return frozenset(inspect.signature(cls.forward).parameters)
+
+
+def forward_parameters(model) -> frozenset:
+    """The keyword names a model's forward takes (they change across transformers releases: see `cache_kwarg`)."""
+    return _forward_parameters(type(model))
+
+
 def cache_kwarg(model) -> str:
     """The name a model's forward (and `generate`) takes its KV cache by: transformers 5.2x renamed `past_key_values`
     to `cache` (the old name warns, and goes from model forwards in 5.40); earlier releases know only the old name."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+    return "cache" if "cache" in forward_parameters(model) else "past_key_values"
 
 
 def output_cache(output):

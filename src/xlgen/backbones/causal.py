@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import torch
 
 from xlgen import languages
 from xlgen.backbones.base import DEFAULT_ADAPTER_HOSTS, Backbone, Encoded, learned_prompt, memoized, register_family, unwrap
-from xlgen.compat import cache_kwarg, output_cache
+from xlgen.compat import cache_kwarg, forward_parameters, output_cache
 from xlgen.errors import XlgenError
 from xlgen.perf.losses import LOSS_IMPLS
 from xlgen.tasks.base import Example, Task
-
-
-@functools.lru_cache(maxsize=None)
-def _forward_parameters(cls) -> frozenset:
-    import inspect
-
-    return frozenset(inspect.signature(cls.forward).parameters)
 
 
 # Generation-config fields under which transformers' greedy `generate` changes the scores itself; a model whose config
@@ -286,7 +278,7 @@ class CausalBackbone(Backbone):
         """
         n, device = ids.shape[0], ids.device
         inner = unwrap(model)
-        keep_last = {"logits_to_keep": 1} if "logits_to_keep" in _forward_parameters(type(inner)) else {}
+        keep_last = {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(inner) else {}
         cache_name = cache_kwarg(inner)
         processors = list(logits_processor or [])
         compact = all(getattr(p, "accepts_rows", False) for p in processors)
