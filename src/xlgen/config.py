@@ -298,7 +298,7 @@ class GuardOptions:
     # rerank: candidates per input (branches from the best first tokens) and the weight of the language-ID term.
     # Each extra candidate adds one decoding pass (the prompt is shared): 3 keeps reranking alone near 1.5x the time of
     # plain decoding; with span the output layer shrinks to the paragraph's tokens and 8, tuned on XQuAD-ro
-    # (docs/guards-candidates.md), costs 1.1x.
+    # (docs/guards-candidates.md), costs 1.15-1.24x.
     rerank_candidates: int = 3
     rerank_weight: float = 1.0
     # rerank: always | wrong. wrong: decode plainly (under the other guards) first, and make candidates only for the
