@@ -33,7 +33,7 @@ from xlgen.errors import XlgenError
 from xlgen.guards.base import Guard, MaskProcessor, register_guard
 from xlgen.guards.vocab import Vocab
 
-START = None  # nothing copied yet: any place in the paragraph may begin the span
+START = None  # nothing copied yet: any place where a span may begin (a word start, see word_starts) is open
 DEAD = frozenset()
 WORD_CHARACTER = regex.compile(r"[\p{L}\p{N}\p{M}]")
 UNSPACED_SCRIPTS = regex.compile(r"[\p{sc=Hani}\p{sc=Hira}\p{sc=Kana}\p{sc=Thai}\p{sc=Laoo}\p{sc=Khmr}\p{sc=Mymr}\p{sc=Tibt}]")
