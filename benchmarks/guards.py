@@ -399,6 +399,9 @@ def main() -> None:
     ap.add_argument("--doc", default=str(DOC))
     ap.add_argument("--tune-n", type=int, default=50, help="questions of the tuning language")
     ap.add_argument("--no-tune", action="store_true", help="use the saved (or default) guard options")
+    ap.add_argument("--tuning-from", metavar="RESULTS",
+                    help="start from the tuning cells of another results file (same --seed and --tune-n), so a larger "
+                         "--n for the table does not tune again")
     ap.add_argument("--render", action="store_true", help="only rewrite the doc from the saved results")
     ap.add_argument("--fresh", action="store_true",
                     help="tune and evaluate every cell again, ignoring the saved ones (needed after a code change: saved cells are "
@@ -420,6 +423,11 @@ def main() -> None:
     meta = {"n": args.n, "seed": args.seed, "langs": list(langs), "guards": list(guards), "lrs": list(lrs),
             "max_new_tokens": None, "device": _device(), "options": {}}
     results = load_results(path, meta, args.fresh)
+    if args.tuning_from and not results["tuning"]["cells"]:
+        other = json.loads(Path(args.tuning_from).read_text())
+        if other["meta"].get("seed") != args.seed:
+            raise SystemExit(f"--tuning-from {args.tuning_from}: tuned with seed {other['meta'].get('seed')}, not {args.seed}")
+        results["tuning"] = other["tuning"]
     saved_options = results["meta"].get("options") or {}  # what the saved cells were made with
     results["meta"].update({k: meta[k] for k in ("langs", "guards", "lrs", "device")})
     results["meta"]["command"] = " ".join(["python", "benchmarks/guards.py", *sys.argv[1:]])

@@ -238,6 +238,31 @@ def test_branching_gives_each_copy_its_own_first_token_and_sums_log_probs(causal
     assert np.allclose(proc.mean_logp(), expected, atol=1e-5)
 
 
+def test_branching_over_the_allowed_columns_matches_the_full_width(causal):
+    """Under masking guards the reranker sums over the columns they can leave finite: same first tokens and scores as
+    over the whole (mostly -inf) row, columns past the output width (a padded vocabulary vector) ignored."""
+    ctx = ctx_for(causal, "de")
+    g = torch.Generator().manual_seed(1)
+    cols = torch.tensor([3, 7, 11, 19, 20, 42, 60])  # 60 is past the output width of 50
+    steps = []
+    for _ in range(3):
+        s = torch.full((6, 50), float("-inf"))
+        s[:, cols[:-1]] = torch.randn((6, len(cols) - 1), generator=g)
+        steps.append(s)
+    runs = []
+    for columns in (None, cols):
+        proc = BranchAndScore(ctx, copies=3)
+        proc.columns = columns
+        ids, chosen = torch.zeros((6, 2), dtype=torch.long), []
+        for s in steps:
+            tok = proc(ids, s.clone()).argmax(-1)
+            chosen.append(tok.tolist())
+            ids = torch.cat([ids, tok[:, None]], 1)
+        runs.append((chosen, proc.mean_logp()))
+    assert runs[0][0] == runs[1][0]
+    assert np.allclose(runs[0][1], runs[1][1], atol=1e-6)
+
+
 def test_rerank_prefers_the_target_language_at_equal_model_score(causal):
     guard = RerankGuard(ctx_for(causal, "de"))
     texts = ["the river flows through the city", "der Fluss fließt durch die Stadt"]

@@ -85,6 +85,11 @@ class BatchGuards:
         self.set = guard_set
         self.logits_processor = LogitsProcessorList(processors)
         self.vocabulary = vocabulary
+        if vocabulary is not None:
+            columns = vocabulary.nonzero().flatten()
+            for p in processors:
+                if isinstance(p, rerank.BranchAndScore):
+                    p.columns = columns
 
     def select(self, rows: list[list[int]], to_text) -> list[list[int]]:
         """One output per input from `copies` adjacent candidate rows each (as generated when there is no reranker)."""
