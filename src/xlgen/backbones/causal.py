@@ -246,16 +246,28 @@ class CausalBackbone(Backbone):
             ids[r, p_len + s_len - len(suffix) :] = torch.tensor(suffix)
             mask[r, p_len + s_len - len(suffix) :] = 1
         ids, mask = ids.to(device), mask.to(device)
+        plain = _plain_greedy(unwrap(model).generation_config)
+        first = None
         if copies > 1:
-            if s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_len:-1]
-                body(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions, use_cache=True, **{cache_kwarg(body): cache})
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, p_len:]
+            if plain:
+                # The whole suffix once per item, and with it the first step's distribution: the copies differ only
+                # from their first token on, so computing that step per copy would repeat the same row `copies` times
+                # (with answers a few tokens long, the first step is the largest of the candidates' decoding).
+                inner = unwrap(model)
+                keep = {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(inner) else {}
+                out = model(input_ids=ids[:, p_len:], attention_mask=mask, position_ids=positions, use_cache=True,
+                            **{cache_kwarg(inner): cache}, **keep)
+                first = out.logits[:, -1, :].to(dtype=torch.float32).repeat_interleave(copies, dim=0)
+            elif s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
+                body(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
+                     **{cache_kwarg(body): cache})
             cache.batch_select_indices(torch.arange(n, device=device).repeat_interleave(copies))
             ids, mask = ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0)
         max_new = self._new_tokens(max_new_tokens, mask)
-        if _plain_greedy(unwrap(model).generation_config):
-            cached = p_len + s_len - 1 if copies > 1 and s_len > 1 else p_len
-            return self.greedy_decode(model, ids, mask, cache, cached, max_new, logits_processor)
+        if plain:
+            cached = p_len + s_len if first is not None else p_len
+            return self.greedy_decode(model, ids, mask, cache, cached, max_new, logits_processor, first_logits=first)
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -268,13 +280,15 @@ class CausalBackbone(Backbone):
         )
         return out[:, p_len + s_len :].tolist()
 
-    def greedy_decode(self, model, ids, mask, cache, cached: int, max_new: int, logits_processor=None) -> list[list[int]]:
+    def greedy_decode(self, model, ids, mask, cache, cached: int, max_new: int, logits_processor=None,
+                      first_logits: torch.Tensor | None = None) -> list[list[int]]:
         """Greedy decoding from a cache that holds the first `cached` positions of `ids`, dropping each row from the
         batch and the cache once it ends: transformers' `generate` keeps every row until the longest one ends, which
         with short answers of very different lengths (and a reranker's candidates) spent about two thirds of the
         decoding on finished rows. Processors that take a `rows` attribute (xlgen's guards) see the rows still
         decoding and are told which batch rows they are; any other processor sees every row, finished rows padded as
         `generate` pads them. The tokens are those `generate` chooses (up to the summation order of a smaller batch).
+        `first_logits`: the first step's distribution, already computed (the cache then holds all of `ids`).
         """
         n, device = ids.shape[0], ids.device
         inner = unwrap(model)
@@ -287,9 +301,12 @@ class CausalBackbone(Backbone):
         step_ids = ids[:, cached:]
         attn = mask
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, cached:]
-        for _ in range(max_new):
-            logits = model(input_ids=step_ids, attention_mask=attn, position_ids=positions, use_cache=True, **{cache_name: cache}, **keep_last).logits
-            logits = logits[:, -1, :].to(dtype=torch.float32)
+        for step in range(max_new):
+            if step == 0 and first_logits is not None:
+                logits = first_logits
+            else:
+                logits = model(input_ids=step_ids, attention_mask=attn, position_ids=positions, use_cache=True, **{cache_name: cache}, **keep_last).logits
+                logits = logits[:, -1, :].to(dtype=torch.float32)
             if processors and compact:
                 rows = None if len(alive) == n else alive
                 for p in processors:
