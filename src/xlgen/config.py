@@ -298,7 +298,8 @@ class GuardOptions:
     # rerank: candidates per input (branches from the best first tokens) and the weight of the language-ID term.
     # Each extra candidate adds one decoding pass (the prompt is shared): 3 keeps reranking alone near 1.5x the time of
     # plain decoding; with span the output layer shrinks to the paragraph's tokens and 8, tuned on XQuAD-ro
-    # (docs/guards-candidates.md), costs 1.15-1.24x.
+    # (docs/guards-candidates.md, docs/guards-240.md), costs about 1.45x on 240 questions per language (1.1-1.2x on 48,
+    # where unguarded decoding batches worse).
     rerank_candidates: int = 3
     rerank_weight: float = 1.0
     # rerank: always | wrong. wrong: decode plainly (under the other guards) first, and make candidates only for the
