@@ -20,6 +20,11 @@ _SCORE_CHANGING = ("no_repeat_ngram_size", "bad_words_ids", "min_length", "min_n
                    "suppress_tokens", "begin_suppress_tokens", "sequence_bias", "exponential_decay_length_penalty", "renormalize_logits")
 
 
+def _last_logits_only(model) -> dict:
+    """Forward kwargs that make the model project only the last position onto the vocabulary, where it can."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(model) else {}
+
+
 def _plain_greedy(generation_config) -> bool:
     if generation_config is None:
         return True
@@ -255,9 +260,8 @@ class CausalBackbone(Backbone):
                 # from their first token on, so computing that step per copy would repeat the same row `copies` times
                 # (with answers a few tokens long, the first step is the largest of the candidates' decoding).
                 inner = unwrap(model)
-                keep = {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(inner) else {}
                 out = model(input_ids=ids[:, p_len:], attention_mask=mask, position_ids=positions, use_cache=True,
-                            **{cache_kwarg(inner): cache}, **keep)
+                            **{cache_kwarg(inner): cache}, **_last_logits_only(inner))
                 first = out.logits[:, -1, :].to(dtype=torch.float32).repeat_interleave(copies, dim=0)
             elif s_len > 1:  # the suffix but its last token, once per item; generate starts from the last token
                 body(input_ids=ids[:, p_len:-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True,
@@ -292,7 +296,7 @@ class CausalBackbone(Backbone):
         """
         n, device = ids.shape[0], ids.device
         inner = unwrap(model)
-        keep_last = {"logits_to_keep": 1} if "logits_to_keep" in forward_parameters(inner) else {}
+        keep_last = _last_logits_only(inner)
         cache_name = cache_kwarg(inner)
         processors = list(logits_processor or [])
         compact = all(getattr(p, "accepts_rows", False) for p in processors)

@@ -54,9 +54,10 @@ class BranchAndScore(GuardProcessor):
         # `columns` is already -inf, and the sums run over those columns only: over a 262k vocabulary the logsumexp
         # was the reranker's largest cost (13% of span+rerank decoding on XQuAD-ru).
         scores32 = scores.float()
-        cols = None if self.columns is None else self.columns.to(scores.device)
-        if cols is not None:
-            cols = cols[cols < scores.shape[-1]]  # the vocabulary vector may be padded past the output width
+        cols = self.columns
+        if cols is not None and (cols.device != scores.device or (len(cols) and cols[-1] >= scores.shape[-1])):
+            # once per batch: on the scores' device, within the output width (the vocabulary vector may be padded past it)
+            cols = self.columns = cols.to(scores.device)[cols.to(scores.device) < scores.shape[-1]]
         sub = scores32 if cols is None else scores32.index_select(-1, cols)
         norm = torch.logsumexp(sub, dim=-1)
         n = scores.shape[0]
