@@ -42,6 +42,7 @@ class BranchAndScore(GuardProcessor):
         self.copies = copies
         # The only tokens the other guards can leave finite (GuardSet.vocabulary as ids), or None: any.
         self.columns: torch.Tensor | None = None
+        self._columns_placed = False
         self.logp: torch.Tensor | None = None
         self.length: torch.Tensor | None = None
 
@@ -54,10 +55,12 @@ class BranchAndScore(GuardProcessor):
         # `columns` is already -inf, and the sums run over those columns only: over a 262k vocabulary the logsumexp
         # was the reranker's largest cost (13% of span+rerank decoding on XQuAD-ru).
         scores32 = scores.float()
+        if self.columns is not None and not self._columns_placed:
+            # once per batch, and without reading values back from the device: on the scores' device, within the
+            # output width (the vocabulary vector may be padded past it)
+            cols = self.columns.to(scores.device)
+            self.columns, self._columns_placed = cols[cols < scores.shape[-1]], True
         cols = self.columns
-        if cols is not None and (cols.device != scores.device or (len(cols) and cols[-1] >= scores.shape[-1])):
-            # once per batch: on the scores' device, within the output width (the vocabulary vector may be padded past it)
-            cols = self.columns = cols.to(scores.device)[cols.to(scores.device) < scores.shape[-1]]
         sub = scores32 if cols is None else scores32.index_select(-1, cols)
         norm = torch.logsumexp(sub, dim=-1)
         n = scores.shape[0]
