@@ -471,6 +471,22 @@ def case_train_nan_learning_rate(ctx):
     return Case(["train", ctx.config(), "train.lr=nan"], error=["train.lr", "finite"])
 
 
+def case_train_unknown_guard(ctx):
+    # Guards are built at the first evaluation: unchecked, a typo cost the whole training and left model/ behind.
+    return Case(["train", ctx.config(), "generate.guard=[spam]"], error=["generate.guard", "unknown guard 'spam'"])
+
+
+def case_train_unknown_rerank_option(ctx):
+    return Case(["train", ctx.config(), "generate.guard=[rerank]", "generate.guard_options.rerank_when=sometimes"],
+                error=["generate.guard_options.rerank_when", "sometimes"])
+
+
+def case_train_span_guard_on_summarization(ctx):
+    ref = ctx.write("s.de.jsonl", json.dumps({"id": "1", "text": "Ein Text.", "summary": "Text."}) + "\n")
+    return Case(["train", ctx.config(), "task.name=summarization", f"data.train=[{{path: '{ref}', lang: de}}]",
+                 f"data.test={{path: '{ref}', languages: [de]}}", "generate.guard=[span]"], error=["span needs an extractive task"])
+
+
 def case_train_negative_steps(ctx):
     return Case(["train", ctx.config(), "train.steps=-5"], error=["train.steps", "at least 0"])
 

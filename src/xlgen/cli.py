@@ -153,8 +153,9 @@ def _model_config_for(model: str):
 def cmd_evaluate(args) -> int:
     from xlgen.backbones import load_backbone
     from xlgen.config import DatasetSpec, to_dict
-    from xlgen.data import load_run_data
+    from xlgen.data import load_run_data, spec_languages
     from xlgen.evaluate import evaluate_split, summarize
+    from xlgen.guards import check_guards
     from xlgen.io import atomic_write_json, ensure_writable_dir
     from xlgen.runtime import RunContext, resolve_device, resolve_precision
     from xlgen.tasks import get_task
@@ -190,6 +191,7 @@ def cmd_evaluate(args) -> int:
         remove_temporary_files(out)  # left by a killed evaluation; this one rewrites every file
     device = resolve_device(args.device)
     task = get_task(cfg.task)
+    check_guards(cfg.generate, task, spec_languages(cfg.data.test, "data.test"))
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone, need_train=False)
     cfg.data.train = train_specs
@@ -260,6 +262,7 @@ def _read_generation_inputs(path: str, lang: str):
 def cmd_generate(args) -> int:
     from xlgen.backbones import load_backbone
     from xlgen.evaluate import generate
+    from xlgen.guards import check_guards
     from xlgen.languages import normalize_language
     from xlgen.runtime import resolve_device, resolve_precision
     from xlgen.tasks import get_task
@@ -279,6 +282,7 @@ def cmd_generate(args) -> int:
     _apply_guard_args(cfg, args)
     device = resolve_device(args.device)
     task = get_task(cfg.task)
+    check_guards(cfg.generate, task, [lang])
     backbone = load_backbone(cfg.model, device)
     backbone.check_language(lang)
     gens = generate(backbone, backbone.model, examples, task, lang, cfg.generate, device=device, precision=resolve_precision("auto", device), progress=args.output != "-")

@@ -28,6 +28,7 @@ from xlgen.config import RunConfig, load_config, save_config, to_dict
 from xlgen.data import RunData, load_run_data, run_languages
 from xlgen.errors import XlgenError
 from xlgen.evaluate import evaluate_split, summarize
+from xlgen.guards import check_guards
 from xlgen.io import append_jsonl, atomic_write_json, ensure_writable_dir, read_json, read_jsonl_lenient
 from xlgen.objectives import get_objective, objective_examples
 from xlgen.perf.buckets import BucketPolicy, bucket_policy
@@ -152,7 +153,8 @@ def setup(cfg: RunConfig, run_dir: Path, progress: bool = True) -> tuple[RunCont
     task = get_task(cfg.task)
     if cfg.stage not in ("task", "intermediate"):
         raise XlgenError(f"stage: unknown stage {cfg.stage!r} (known: task, intermediate)")
-    run_languages(cfg, need_train=cfg.stage == "task")
+    langs = run_languages(cfg, need_train=cfg.stage == "task")
+    check_guards(cfg.generate, task, [*langs["dev"], *langs["test"]])
     set_seed(cfg.train.seed)
     backbone = load_backbone(cfg.model, device)
     data = load_run_data(cfg, task, backbone, need_train=cfg.stage == "task")

@@ -106,6 +106,17 @@ class BatchGuards:
         return out
 
 
+def check_guards(gen: GenerateConfig, task, target_langs) -> None:
+    """Every error the configured guards would raise for these target languages that needs no model: called before a
+    run loads or trains anything, because the guards themselves are built only at its first evaluation."""
+    names = guard_names(gen.guard)
+    if "rerank" in names and gen.num_beams != 1:
+        raise XlgenError("generate.guard rerank makes its own candidates: use it with generate.num_beams=1")
+    for name in names:
+        for lang in target_langs:
+            GUARDS.lookup(name).check(gen.guard_options, task, lang)
+
+
 def build_guards(gen: GenerateConfig, backbone, task, target_lang: str) -> GuardSet | None:
     """The configured guards for one target language, or None when `generate.guard` is empty."""
     names = guard_names(gen.guard)
@@ -128,4 +139,4 @@ def build_guards(gen: GenerateConfig, backbone, task, target_lang: str) -> Guard
     return GuardSet([GUARDS.lookup(n)(ctx) for n in names])
 
 
-__all__ = ["GUARDS", "GuardSet", "build_guards", "guard_label", "guard_names"]
+__all__ = ["GUARDS", "GuardSet", "build_guards", "check_guards", "guard_label", "guard_names"]

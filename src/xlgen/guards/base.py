@@ -44,6 +44,11 @@ class Guard:
     def __init__(self, ctx: GuardContext):
         self.ctx = ctx
 
+    @classmethod
+    def check(cls, options: GuardOptions, task, target_lang: str) -> None:
+        """Raise the errors this guard would raise once built, as far as they need no model: a run calls it before
+        it loads or trains anything, since guards are built only when it first evaluates (after training)."""
+
     def processor(self, examples: list, rows_per_example: int) -> LogitsProcessor:
         raise NotImplementedError
 

@@ -119,6 +119,12 @@ class BiasProcessor(GuardProcessor):
 class PriorGuard(Guard):
     stage = 0
 
+    @classmethod
+    def check(cls, options, task, target_lang):
+        if options.prior_source != target_lang:
+            for lang in (target_lang, options.prior_source):
+                corpus_files(lang, options.prior_corpora)
+
     def __init__(self, ctx):
         super().__init__(ctx)
         opts = ctx.options

@@ -98,13 +98,17 @@ class RerankGuard(Guard):
 
     def __init__(self, ctx):
         super().__init__(ctx)
+        self.check(ctx.options, ctx.task, ctx.target_lang)
         self.copies = ctx.options.rerank_candidates
-        if self.copies < 2:
-            raise XlgenError(f"generate.guard_options.rerank_candidates: needs at least 2 candidates (got {self.copies})")
         self.weight = ctx.options.rerank_weight
         self.when = ctx.options.rerank_when
-        if self.when not in RERANK_WHEN:
-            raise XlgenError(f"generate.guard_options.rerank_when: unknown value {self.when!r} (known: {', '.join(RERANK_WHEN)})")
+
+    @classmethod
+    def check(cls, options, task, target_lang):
+        if options.rerank_candidates < 2:
+            raise XlgenError(f"generate.guard_options.rerank_candidates: needs at least 2 candidates (got {options.rerank_candidates})")
+        if options.rerank_when not in RERANK_WHEN:
+            raise XlgenError(f"generate.guard_options.rerank_when: unknown value {options.rerank_when!r} (known: {', '.join(RERANK_WHEN)})")
 
     def processor(self, examples, rows_per_example):
         if rows_per_example != self.copies:

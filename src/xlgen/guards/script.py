@@ -78,6 +78,10 @@ def script_mask(vocab: Vocab, scripts: tuple[str, ...]) -> np.ndarray:
 class ScriptGuard(Guard):
     stage = 1
 
+    @classmethod
+    def check(cls, options, task, target_lang):
+        allowed_characters(language_scripts(target_lang))
+
     def __init__(self, ctx):
         super().__init__(ctx)
         self.scripts = language_scripts(ctx.target_lang)

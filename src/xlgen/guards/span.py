@@ -162,10 +162,14 @@ class SpanGuard(Guard):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        if not getattr(ctx.task, "extractive", False):
-            raise XlgenError(f"generate.guard: span needs an extractive task (qa); task {ctx.task.name!r} is not")
+        self.check(ctx.options, ctx.task, ctx.target_lang)
         self.tables = span_tables(ctx.vocab)
         self._indexes: dict[str, SpanIndex] = {}
+
+    @classmethod
+    def check(cls, options, task, target_lang):
+        if not getattr(task, "extractive", False):
+            raise XlgenError(f"generate.guard: span needs an extractive task (qa); task {task.name!r} is not")
 
     def index(self, text: str) -> SpanIndex:
         if text not in self._indexes:
