@@ -319,6 +319,30 @@ def _eval(ctx: Ctx, *extra) -> list:
     return ["evaluate", ctx.run, "--max-examples", "2", "--max-new-tokens", "2", "--no-progress", *extra]
 
 
+def case_evaluate_zero_beams(ctx):
+    return Case(_eval(ctx, "--num-beams", "0"), error=["--num-beams", "at least 1, got 0"])
+
+
+def case_evaluate_negative_max_examples(ctx):
+    # Was a slice [:-1]: every example but the last, scored without a word.
+    return Case(_eval(ctx, "--max-examples", "-1"), error=["--max-examples", "at least 1, got -1"])
+
+
+def case_evaluate_zero_max_new_tokens(ctx):
+    # Was read as "not given": the task's default length, silently.
+    return Case(_eval(ctx, "--max-new-tokens", "0"), error=["--max-new-tokens", "at least 1, got 0"])
+
+
+def case_generate_negative_max_new_tokens(ctx):
+    return Case(_gen("--max-new-tokens", "-1"), stdin=b"Berlin\n", error=["--max-new-tokens", "at least 1, got -1"])
+
+
+def case_translate_negative_max_examples(ctx):
+    src = ctx.write("t.txt", "Hello.\n")
+    return Case(["translate", src, "--to", "de", "--translator", "parallel:flores", "--out", ctx.dir / "tr", "--max-examples", "-1"],
+                error=["--max-examples", "at least 1"])
+
+
 def case_evaluate_missing_language_file(ctx):
     return Case(_eval(ctx, "--data", ctx.data / "xquad" / "xquad.{lang}.json", "--langs", "de,ja", "--out", ctx.dir / "ev"), error=["xquad.ja.json", "no such data file"])
 

@@ -13,6 +13,19 @@ from xlgen.errors import XlgenError
 from xlgen.packaged import resolve_config
 
 
+def at_least_1(text: str) -> int:
+    """argparse type of counts and sizes (examples, tokens, beams): the values the config requires to be at least 1
+    are checked on the command line too, since a flag bypasses the config's checks (`--num-beams 0` divided by zero,
+    `--max-examples -1` dropped the last example)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="adapt a model on task data (a YAML config plus key=value overrides)")
     p.add_argument("config", nargs="?", help="YAML run config (see configs/)")
@@ -74,10 +87,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--hf-config", default=None)
     p.add_argument("--split", default="validation")
     p.add_argument("--langs", default=None, help="comma-separated languages (default: the run's test languages)")
-    p.add_argument("--max-examples", type=int, default=None)
+    p.add_argument("--max-examples", type=at_least_1, default=None)
     p.add_argument("--xquad-filter", action="store_true", help="the paper's XQuAD filter (no digits, answer in the target language)")
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=at_least_1, default=None)
+    p.add_argument("--num-beams", type=at_least_1, default=1)
     _add_guard_args(p)
     p.add_argument("--out", default=None, help="directory for metrics.json and predictions/<lang>.jsonl")
     p.add_argument("--device", default="auto")
@@ -180,7 +193,7 @@ def cmd_evaluate(args) -> int:
     if args.max_examples is not None:
         cfg.data.test.max_examples = args.max_examples
     cfg.data.train, cfg.data.dev = [], None
-    if args.max_new_tokens:
+    if args.max_new_tokens is not None:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
     _apply_guard_args(cfg, args)
@@ -223,8 +236,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--task", default=None, help="qa | summarization | jsonl (default: the run's task, else qa)")
     p.add_argument("--input", default="-", help="JSONL with 'input' (and for QA 'question') fields, or plain text, one input per line; - for stdin")
     p.add_argument("--output", default="-", help="JSONL output file; - for stdout")
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=at_least_1, default=None)
+    p.add_argument("--num-beams", type=at_least_1, default=1)
     _add_guard_args(p)
     p.add_argument("--device", default="auto")
 
@@ -276,7 +289,7 @@ def cmd_generate(args) -> int:
         from xlgen.io import ensure_writable_file
 
         ensure_writable_file(args.output)
-    if args.max_new_tokens:
+    if args.max_new_tokens is not None:
         cfg.generate.max_new_tokens = args.max_new_tokens
     cfg.generate.num_beams = args.num_beams
     _apply_guard_args(cfg, args)
@@ -405,7 +418,7 @@ def _add_trim(sub) -> None:
     p.add_argument("--corpora", nargs="+", required=True, help="text files (one text per line), JSONL or SQuAD JSON")
     p.add_argument("--out", required=True, help="new model directory (must not exist or be empty)")
     p.add_argument("--keep", nargs="*", default=[], help="extra tokens or strings whose tokens to keep")
-    p.add_argument("--min-count", type=int, default=1)
+    p.add_argument("--min-count", type=at_least_1, default=1)
 
 
 def cmd_trim(args) -> int:
@@ -429,10 +442,10 @@ def _add_translate(sub) -> None:
     p.add_argument("--format", default=None, help="squad | jsonl | text (default: from the file suffix)")
     p.add_argument("--fields", default=None, help="JSONL: comma-separated fields to translate")
     p.add_argument("--cache", default=None, help="translation cache file (default: $XLGEN_CACHE/translations.sqlite); 'none' for no cache")
-    p.add_argument("--max-examples", type=int, default=None, help="translate only the first N records (questions for SQuAD)")
+    p.add_argument("--max-examples", type=at_least_1, default=None, help="translate only the first N records (questions for SQuAD)")
     p.add_argument("--fuzzy-threshold", type=float, default=None, help="QA: least RapidFuzz partial-ratio score (0-100) to place an answer (default 80)")
-    p.add_argument("--num-beams", type=int, default=1)
-    p.add_argument("--max-tokens", type=int, default=8000, help="input tokens per generation batch")
+    p.add_argument("--num-beams", type=at_least_1, default=1)
+    p.add_argument("--max-tokens", type=at_least_1, default=8000, help="input tokens per generation batch")
     p.add_argument("--prompt-template", default=None, help="decoder-only translators: prompt with {source}, {language}, {input}")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
