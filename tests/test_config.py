@@ -32,6 +32,11 @@ def test_yaml_overrides_and_roundtrip(tmp_path):
         ("train:\n  steps: [1]\n", "train.steps: expected an integer"),
         ("train: {lr: 1\n", "malformed YAML"),
         ("data:\n  train:\n    - {path: a, lnag: en}\n", "data.train[0].lnag: unknown config field"),
+        # Sizes that sliced ([:-1] kept all but one), meant "no limit" (max_lines: 0) or never ended (segment_chars: 0).
+        ("data:\n  test: {path: a, languages: [de], max_examples: -1}\n", "data.test.max_examples: must be at least 1, got -1"),
+        ("data:\n  raw: {path: a, lang: de, max_lines: 0}\n", "data.raw.max_lines: must be at least 1, got 0"),
+        ("data:\n  objective: {segment_chars: 0}\n", "data.objective.segment_chars: must be at least 1, got 0"),
+        ("data:\n  mix: {probability: 2}\n", "data.mix.probability: must be at most 1"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path, text, message):

@@ -49,6 +49,7 @@ AtLeast1 = Annotated[int, Field(ge=1)]
 AtLeast0 = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 @typed_config
@@ -153,7 +154,7 @@ class DatasetSpec:
     lang: str | None = None
     languages: ListOf[str] = field(default_factory=list)
     # Keep the first N examples after filtering (None: all). Applied per language.
-    max_examples: int | None = None
+    max_examples: AtLeast1 | None = None
     # What {name} stands for per language in `path`/`hf`/`hf_config` (default: the lower-case English name, e.g.
     # "french"), for datasets that name languages in words: XL-Sum's configs are `french`, `chinese_simplified`.
     lang_names: dict[str, str] = field(default_factory=dict)
@@ -195,7 +196,7 @@ class RawTextSpec:
     languages: ListOf[str] = field(default_factory=list)
     lang_names: dict[str, str] = field(default_factory=dict)
     # Read at most this many lines (records) per language.
-    max_lines: int | None = None
+    max_lines: AtLeast1 | None = None
 
 
 @typed_config
@@ -204,8 +205,8 @@ class ObjectiveConfig:
     # span_corruption (mT5's pretraining task) | denoising (mBART's) | pretraining (the backbone family's own)
     name: str = "prefix_lm"
     # Raw text is cut into segments of about this many characters; each segment makes one example.
-    segment_chars: int = 600
-    max_segments: int = 20_000  # per language
+    segment_chars: AtLeast1 = 600
+    max_segments: AtLeast1 = 20_000  # per language
     # prefix_lm: the split point, as a fraction of the segment, is drawn uniformly from this range.
     split_range: tuple[float, float] = (0.25, 0.75)
 
@@ -216,7 +217,7 @@ class MixConfig:
     language (languages uniform within that share) instead of a task example (the paper: 1%, PrefixLM)."""
 
     raw: RawTextSpec | None = None
-    probability: float = 0.01
+    probability: Probability = 0.01
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 

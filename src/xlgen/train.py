@@ -65,8 +65,6 @@ def build_stream(cfg: RunConfig, task: Task, backbone: Backbone, data: RunData |
         m = cfg.data.mix
         if m.raw is None:
             raise XlgenError("data.mix.raw: mixing-in needs raw text in the target languages")
-        if not 0 <= m.probability <= 1:
-            raise XlgenError(f"data.mix.probability: must be between 0 and 1, got {m.probability}")
         objective = get_objective(m.objective, backbone.family, backbone.tokenizer)
         by_lang_mix = objective_examples(m.raw, objective, m.objective, cfg.train.seed + 1, "data.mix.raw")
         for lang in by_lang_mix:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from xlgen.config import ListOf, typed_config
+from xlgen.config import AtLeast1, ListOf, typed_config
 from xlgen.errors import XlgenError
 from xlgen.io import atomic_write_json, read_json
 
@@ -45,9 +45,9 @@ class TranslationStudyConfig:
     # The method translate-train starts from, and whose runs translate-test / translated outputs evaluate.
     base_method: str = "full"
     # Translate only the first N records of each training file (questions for SQuAD JSON); None: all.
-    max_examples: int | None = None
+    max_examples: AtLeast1 | None = None
     cache: str | None = None  # default: $XLGEN_CACHE/translations.sqlite
-    num_beams: int = 1
+    num_beams: AtLeast1 = 1
     device: str = "auto"
 
 
