@@ -343,6 +343,15 @@ def case_translate_negative_max_examples(ctx):
                 error=["--max-examples", "at least 1"])
 
 
+def case_evaluate_several_languages_one_file(ctx):
+    # Was accepted: the German file evaluated once as German and once as Chinese.
+    return Case(_eval(ctx, "--data", ctx.refs_de, "--langs", "de,zh"), error=["2 languages (de, zh)", "xquad.de.json", "no {lang}"])
+
+
+def case_train_several_languages_one_file(ctx):
+    return Case(["train", ctx.config(), f"data.test={{path: '{ctx.refs_de}', languages: [de, zh]}}"], error=["data.test", "no {lang}"])
+
+
 def case_evaluate_missing_language_file(ctx):
     return Case(_eval(ctx, "--data", ctx.data / "xquad" / "xquad.{lang}.json", "--langs", "de,ja", "--out", ctx.dir / "ev"), error=["xquad.ja.json", "no such data file"])
 

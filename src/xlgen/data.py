@@ -23,6 +23,11 @@ def spec_languages(spec, field: str) -> list[str]:
     langs = list(spec.languages) or ([spec.lang] if spec.lang else [])
     if not langs:
         raise XlgenError(f"{field}: name the language(s) with `lang` or `languages`")
+    sources = [s for s in (spec.path, spec.hf, spec.hf_config) if s]
+    if len(langs) > 1 and sources and not any("{lang}" in s or "{name}" in s for s in sources):
+        # Each language would read the same file and be scored as that language (German text as Chinese).
+        raise XlgenError(f"{field}: {len(langs)} languages ({', '.join(langs)}) but {sources[0]!r} has no {{lang}} or {{name}}: "
+                         "every language would read the same data; put {lang} where the file names differ")
     return [normalize_language(lang, context=field) for lang in langs]
 
 
