@@ -108,6 +108,30 @@ def test_malformed_json_and_yaml_name_the_line(tmp_path):
         read_yaml(y)
 
 
+def test_json_and_jsonl_given_for_each_other_say_so(tmp_path):
+    """JSON's own messages ("Extra data", "Expecting property name") do not tell a user they gave a JSONL file where a
+    JSON document belongs (SQuAD references as JSONL) or the reverse (SQuAD JSON to a JSONL task)."""
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text(JSONL)
+    with pytest.raises(XlgenError) as e:
+        read_json(jsonl)
+    assert "r.jsonl:2: malformed JSON" in _one_line(e) and "the file is JSONL (one JSON object per line), expected one JSON document" in _one_line(e)
+    doc = tmp_path / "squad.json"
+    doc.write_text(json.dumps({"data": [{"paragraphs": []}], "version": "1.1"}, indent=2))
+    with pytest.raises(XlgenError) as e:
+        list(iter_jsonl(doc))
+    assert "squad.json:1: malformed JSON" in _one_line(e) and "the file is one JSON document, expected JSONL" in _one_line(e)
+    # A truly malformed file keeps the plain message.
+    jsonl.write_text('{"id": 1}\n{"id": \n')
+    with pytest.raises(XlgenError) as e:
+        read_json(jsonl)
+    assert "expected one JSON document" not in _one_line(e)
+    doc.write_text('{\n  "data": [\n')
+    with pytest.raises(XlgenError) as e:
+        list(iter_jsonl(doc))
+    assert "expected JSONL" not in _one_line(e)
+
+
 def test_gzip_is_transparent_and_truncation_is_an_error(tmp_path):
     p = tmp_path / "p.jsonl.gz"
     p.write_bytes(gzip.compress(codecs.BOM_UTF8 + JSONL.encode()))

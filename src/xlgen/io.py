@@ -150,19 +150,48 @@ def parse_json(text: str, path: str | Path, lineno: int | None = None) -> Any:
 
 def read_json(path: str | Path) -> Any:
     path = Path(path)
-    return parse_json(read_text(path), path)
+    text = read_text(path)
+    try:
+        return parse_json(text, path)
+    except XlgenError as e:
+        if _is_jsonl(text):  # JSON's own message ("Extra data" on line 2) does not say what is wrong
+            raise XlgenError(f"{e}; the file is JSONL (one JSON object per line), expected one JSON document") from None
+        raise
+
+
+def _is_jsonl(text: str) -> bool:
+    lines = [line for line in text.split("\n") if line.strip()][:2]
+    try:
+        return len(lines) == 2 and all(isinstance(json.loads(line), dict) for line in lines)
+    except ValueError:
+        return False
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each non-blank line; a bad line is an error naming file and line."""
     path = Path(path)
+    first = True
     for lineno, line in iter_lines(path):
         if not line.strip():
             continue
-        obj = parse_json(line, path, lineno)
+        try:
+            obj = parse_json(line, path, lineno)
+        except XlgenError as e:
+            if first and _is_one_document(path):  # a pretty-printed JSON file (SQuAD JSON) given where JSONL belongs
+                raise XlgenError(f"{e}; the file is one JSON document, expected JSONL (one JSON object per line)") from None
+            raise
+        first = False
         if not isinstance(obj, dict):
             raise XlgenError(f"{where(path, lineno)}: expected a JSON object, got {type(obj).__name__}")
         yield lineno, obj
+
+
+def _is_one_document(path: Path) -> bool:
+    try:
+        json.loads(read_text(path))
+    except (ValueError, XlgenError):
+        return False
+    return True
 
 
 def read_yaml(path: str | Path) -> Any:
