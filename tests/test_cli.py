@@ -27,6 +27,15 @@ def assert_clean_error(r, *fragments):
         assert f in lines[0], (f, lines[0])
 
 
+def test_closed_output_pipe_is_no_traceback():
+    """`xlgen configs | head -1`: the reader closes the pipe before the JSON is written."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    p = subprocess.Popen([sys.executable, "-m", "xlgen", "configs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdout.close()  # before the interpreter has even imported xlgen
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_score_qa_matches_library(tmp_path, data_dir):
     refs = data_dir / "xquad" / "xquad.de.json"
     doc = json.load(open(refs))

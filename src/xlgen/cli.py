@@ -581,3 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xlgen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output left (`xlgen score ... | head`): nothing is wrong with the command, so no traceback;
+        # stdout goes to /dev/null so that the interpreter's final flush does not fail again. 141 = 128 + SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
