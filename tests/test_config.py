@@ -37,6 +37,7 @@ def test_yaml_overrides_and_roundtrip(tmp_path):
         ("data:\n  raw: {path: a, lang: de, max_lines: 0}\n", "data.raw.max_lines: must be at least 1, got 0"),
         ("data:\n  objective: {segment_chars: 0}\n", "data.objective.segment_chars: must be at least 1, got 0"),
         ("data:\n  mix: {probability: 2}\n", "data.mix.probability: must be at most 1"),
+        ("train:\n  steps: true\n", "train.steps: expected an integer, got True"),
     ],
 )
 def test_bad_config_names_the_field(tmp_path, text, message):

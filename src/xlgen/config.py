@@ -21,6 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 from xlgen.errors import XlgenError
 
@@ -41,12 +42,19 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, (str, dict)) else value
 
 
+def _not_bool(value: Any) -> Any:
+    """pydantic reads true as 1 where an integer is expected: `train.steps=true` trained one step without a word."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("int_type", "expected an integer")
+    return value
+
+
 # A list field that also takes a single item: `data.test.languages=de` means [de].
 ListOf = Annotated[list[T], BeforeValidator(_one_or_many)]
 # Counts and sizes a run divides by or loops on: a zero or negative value would crash or never end, so it is a config
 # error instead (`train.eval_every: must be at least 1, got 0`).
-AtLeast1 = Annotated[int, Field(ge=1)]
-AtLeast0 = Annotated[int, Field(ge=0)]
+AtLeast1 = Annotated[int, BeforeValidator(_not_bool), Field(ge=1)]
+AtLeast0 = Annotated[int, BeforeValidator(_not_bool), Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
