@@ -52,6 +52,9 @@ def test_bad_config_names_the_field(tmp_path, text, message):
 def test_bad_override():
     with pytest.raises(XlgenError, match="key=value"):
         apply_overrides({}, ["train.lr"])
+    for item in ("=3", "train..lr=1", "train.=1"):  # was "c.yaml: : unknown config field", or a field named ""
+        with pytest.raises(XlgenError, match="empty field name"):
+            apply_overrides({}, [item])
     with pytest.raises(XlgenError, match="train.lr"):
         from_dict(RunConfig, apply_overrides({}, ["train.lr=abc"]))
 

@@ -491,6 +491,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
         raise XlgenError(f"override {item!r}: expected key=value, e.g. train.lr=1e-5")
     key, raw = item.split("=", 1)
+    if not all(part.strip() for part in key.split(".")):  # "=3", "train..lr=1": no field to name in the error
+        raise XlgenError(f"override {item!r}: empty field name in {key.strip()!r}, expected key=value, e.g. train.lr=1e-5")
     return key.strip(), _parse_scalar(raw)
 
 
