@@ -833,3 +833,16 @@ def test_hostile_input(name, tmp_path, data_dir, finished_run, finished_study, c
 def test_the_suite_is_large_enough():
     commands = {c.__name__.split("_")[1] for c in CASES.values()}
     assert len(CASES) >= 40 and {"score", "train", "evaluate", "generate", "study", "report", "translate", "transfer"} <= commands
+
+
+def test_failed_start_leaves_no_empty_run_directory(tmp_path, data_dir, capsys):
+    """The harness above counts files; a failed `xlgen train` also left the (empty) output directories it made."""
+    cfg = base_config(data_dir, tmp_path / "runs" / "new" / "run")
+    cfg["data"]["test"]["languages"] = ["xx-Nope"]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "c.yaml"), "--no-progress"]) == 2
+    assert "xx-Nope" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "mine").mkdir()  # a directory the user made is theirs: kept
+    assert main(["train", str(tmp_path / "c.yaml"), f"output_dir={tmp_path / 'mine'}", "--no-progress"]) == 2
+    assert (tmp_path / "mine").is_dir()

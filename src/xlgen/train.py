@@ -223,17 +223,40 @@ def _open_run(cfg: RunConfig | None, resume_dir: str | Path | None) -> tuple[Run
     return cfg, run_dir, None
 
 
+def _missing_dirs(path: Path) -> list[Path]:
+    """`path` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _remove_if_empty(dirs: list[Path]) -> None:
+    for d in dirs:
+        try:
+            d.rmdir()
+        except OSError:  # not empty (or gone): what is in it is not ours to remove
+            return
+
+
 def train(cfg: RunConfig | None = None, *, resume_dir: str | Path | None = None, progress: bool = True) -> dict:
+    created = _missing_dirs(Path(resume_dir if resume_dir is not None else cfg.output_dir))
     cfg, run_dir, finished = _open_run(cfg, resume_dir)
     if finished is not None:
         return finished
-    ctx, method, data = setup(cfg, run_dir, progress)
-    params_info = parameter_report(ctx.model)
-    if progress:
-        print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
+    try:
+        ctx, method, data = setup(cfg, run_dir, progress)
+        params_info = parameter_report(ctx.model)
+        if progress:
+            print(f"[xlgen] {cfg.adaptation.method}: {params_info['trainable_params']:,} of {params_info['total_params']:,} parameters train ({100 * params_info['trainable_share']:.2f}%)")
 
-    state = make_train_state(ctx)
-    stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
+        state = make_train_state(ctx)
+        stream = build_stream(cfg, ctx.task, ctx.backbone, data, batch_cost=state.policy.batch_cost if state.policy else None)
+    except BaseException:
+        _remove_if_empty(created)  # a failed start leaves no run behind, not even the empty directories it made
+        raise
     save_config(cfg, run_dir / "config.yaml")  # once everything checked out: a failed start leaves no run behind
     ckpt.remove_stale_temporaries(run_dir)  # a killed run's half-written files
     last = ckpt.latest(run_dir)
