@@ -163,7 +163,7 @@ def _is_jsonl(text: str) -> bool:
     lines = [line for line in text.split("\n") if line.strip()][:2]
     try:
         return len(lines) == 2 and all(isinstance(json.loads(line), dict) for line in lines)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -189,7 +189,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
 def _is_one_document(path: Path) -> bool:
     try:
         json.loads(read_text(path))
-    except (ValueError, XlgenError):
+    except (ValueError, RecursionError, XlgenError):
         return False
     return True
 
