@@ -294,3 +294,26 @@ def test_outcome_for_mirrors_the_runner():
     assert outcome_for(k, None, cfg, ["en"], "boom").to_dict()["error"] == "boom"
     assert outcome_for(k, dict(res, dev_last={}, test={}), cfg, ["en"]).status == "failed"
     assert outcome_for(k, dict(res, dev_last={"en": res["dev_last"]["th"]}), cfg, ["en"]).status == "failed"
+
+
+def test_decisions_name_runs_that_stopped_answering(tmp_path):
+    """A run at 0 F1 and 0 LCR may have collapsed to empty outputs; the decision line says so, from the per-example
+    lengths where the run kept them, else from every language's avg_length being 0."""
+    _, dirs = make_study(tmp_path, it=False)
+    collapsed = dirs[RunKey("m", "qa", "full", 1e-3, False, 0)]
+    res = json.loads((collapsed / "results.json").read_text())
+    for row in res["dev_last"].values():
+        row["avg_length"] = 0.0
+    (collapsed / "results.json").write_text(json.dumps(res))
+    partly = dirs[RunKey("m", "qa", "full", 1e-5, False, 0)]  # 3 of 10 examples empty in every dev language
+    sub = partly / "predictions" / "dev-step100"
+    sub.mkdir(parents=True)
+    for lang in DEV:
+        rows = [{"id": f"{lang}{i}", "prediction": "" if i < 3 else "x", "scores": {"length": 0.0 if i < 3 else 1.0, "lang_correct": 1.0}}
+                for i in range(10)]
+        (sub / f"{lang}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    md = Path(write_report(tmp_path)["report_md"]).read_text(encoding="utf-8")
+    lines = md.splitlines()
+    assert any(line.strip().startswith("- LR 1e-3, no IT, seed 0:") and "(collapsed: every output empty)" in line for line in lines)
+    assert any(line.strip().startswith("- LR 1e-5, no IT, seed 0:") and "(30% of outputs empty)" in line for line in lines)
+    assert not any(line.strip().startswith("- LR 1e-4, no IT, seed 0:") and "empty" in line for line in lines)

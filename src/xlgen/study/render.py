@@ -217,6 +217,11 @@ def section_fig1(doc: Doc, ctx: Context) -> None:
                 doc.figure(png, f"Figure 1 analogue for {model} / {task} / {method}")
 
 
+# A candidate's share of empty outputs is named in its decision line from this share on: at 0 F1 and 0 LCR the
+# numbers alone do not say the model stopped answering.
+EMPTY_NOTE = 0.2
+
+
 def decision_item(d: dict, metric: str | None) -> tuple[str, list[str]]:
     chosen = d.get("chosen")
     name = metric if d["metric_name"] == "primary" and metric else d["metric_name"]
@@ -233,6 +238,9 @@ def decision_item(d: dict, metric: str | None) -> tuple[str, list[str]]:
         is_chosen = chosen is not None and canon_lr(c["lr"]) == canon_lr(chosen["lr"]) and c["it"] == chosen["it"]
         if c["status"] == "done":
             res = f"{name} {num(c['metric'])}, LCR {num(c['lang_correct'])}" + ("" if c["eligible"] else f" [not eligible: {c['why_not']}]")
+            empty = (d.get("empty_outputs") or {}).get(c["run"])
+            if empty is not None and empty >= EMPTY_NOTE:
+                res += f" ({'collapsed: every output empty' if empty == 1.0 else f'{100 * empty:.0f}% of outputs empty'})"
         else:
             res = f"failed ({c['error']})" if c["status"] == "failed" else "no result"
         pv = (d.get("paired_vs_chosen") or {}).get(c["run"])

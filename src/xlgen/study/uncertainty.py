@@ -97,6 +97,23 @@ def difference(runs_a: list, runs_b: list, langs: list[str], metric: str, profil
     return paired_average_difference(xa, xb)
 
 
+def empty_share(run, langs: list[str], split: str = "test") -> float | None:
+    """The share of empty outputs over `langs`: a run that collapsed to empty answers scores 0 on every metric, LCR
+    included, and a reader of its numbers alone cannot tell that from wrong answers. Per-example lengths where the run
+    kept them; else only the all-empty case is known (every language's avg_length is 0)."""
+    if not langs:
+        return None
+    per = _per_language([run], langs, "avg_length", None, split)
+    if per is not None:
+        lengths = [v for d in per.values() for v in d.values()]
+        return sum(1 for v in lengths if v == 0) / len(lengths) if lengths else None
+    block = (run.results or {}).get("dev_last" if split == "dev" else "test") or {}
+    avg = [block.get(lang, {}).get("avg_length") for lang in langs]
+    if any(a is None for a in avg):
+        return None
+    return 1.0 if all(a == 0 for a in avg) else None
+
+
 def fmt(iv: Interval | None, digits: int = 2) -> str:
     return "n/a" if iv is None else f"[{iv.low:.{digits}f}, {iv.high:.{digits}f}]"
 
@@ -112,11 +129,21 @@ def fmt_diff(iv: Interval | None, digits: int = 2) -> str:
 def annotate_decisions(decisions: list[dict], lookup, metric_for, profile: str | None, sources, split: str = "dev") -> list[dict]:
     """Add to every decision that chose a setting, for each other eligible candidate, the paired difference
     chosen - candidate of the selection metric on the selection split, and `within_noise`: the candidates whose
-    difference interval includes 0 (the data cannot tell them from the choice). `lookup(run name)` returns an object
+    difference interval includes 0 (the data cannot tell them from the choice), and `empty_outputs`: each finished
+    candidate's share of empty outputs on the selection split, where known. `lookup(run name)` returns an object
     with `.dir` and `.results` (or None); `metric_for(task)` the selection metric's name."""
     out = []
     for d in decisions:
         d = dict(d)
+        empty = {}
+        for cand in d["candidates"]:
+            run = lookup(cand["run"]) if cand.get("status") == "done" else None
+            if run is not None:
+                block = (run.results or {}).get("dev_last" if split == "dev" else "test") or {}
+                share = empty_share(run, [lang for lang in block if lang not in sources], split)
+                if share is not None:
+                    empty[cand["run"]] = share
+        d["empty_outputs"] = empty
         chosen = d.get("chosen")
         metric = metric_for(d["task"])
         if chosen is None or not metric:
