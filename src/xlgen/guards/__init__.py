@@ -106,12 +106,16 @@ class BatchGuards:
         return out
 
 
+def _check_beams(gen: GenerateConfig, names: list[str]) -> None:
+    if "rerank" in names and gen.num_beams != 1:
+        raise XlgenError("generate.guard rerank makes its own candidates: use it with generate.num_beams=1")
+
+
 def check_guards(gen: GenerateConfig, task, target_langs) -> None:
     """Every error the configured guards would raise for these target languages that needs no model: called before a
     run loads or trains anything, because the guards themselves are built only at its first evaluation."""
     names = guard_names(gen.guard)
-    if "rerank" in names and gen.num_beams != 1:
-        raise XlgenError("generate.guard rerank makes its own candidates: use it with generate.num_beams=1")
+    _check_beams(gen, names)
     for name in names:
         for lang in target_langs:
             GUARDS.lookup(name).check(gen.guard_options, task, lang)
@@ -122,8 +126,7 @@ def build_guards(gen: GenerateConfig, backbone, task, target_lang: str) -> Guard
     names = guard_names(gen.guard)
     if not names:
         return None
-    if "rerank" in names and gen.num_beams != 1:
-        raise XlgenError("generate.guard rerank makes its own candidates: use it with generate.num_beams=1")
+    _check_beams(gen, names)
     tok = backbone.tokenizer
     kwargs = backbone.generation_kwargs(target_lang) if hasattr(backbone, "generation_kwargs") else {}
     ctx = GuardContext(
